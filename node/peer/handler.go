@@ -114,6 +114,11 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer t.untrackInbound(conn)
+	// RemovePeer only closes streams it can see; one accepted while it ran
+	// is caught here, since raft marks a member removed before that call.
+	if t.cfg.Raft.IsIDRemoved(from) {
+		return
+	}
 
 	// The server's read/write timeouts stay armed on a hijacked connection.
 	conn.SetDeadline(time.Time{})
