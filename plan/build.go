@@ -151,7 +151,8 @@ func (q *Plan) buildHost(mc *MemberConfig, tmpl *template.Template) (HostPlan, e
 	modes := []string{"0755", "0700"}
 	for _, f := range certs {
 		if d := path.Dir(f.Path); !contains(dirs, d) {
-			dirs, modes = append(dirs, d), append(modes, "0755")
+			// Key files live here: keep the folder private.
+			dirs, modes = append(dirs, d), append(modes, "0700")
 		}
 	}
 	var mk, test []string

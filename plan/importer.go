@@ -487,6 +487,13 @@ func buildImportedPlan(members []*importedMember) (*Plan, []string) {
 	// Overrides are computed against the final plan, so that each member
 	// renders exactly the configuration it was imported from.
 	q := p.WithDefaults()
+	// Default ports need not be written; q already holds them.
+	if s.Node.PeerPort == DefaultPeerPort {
+		s.Node.PeerPort = 0
+	}
+	if s.Node.ClientPort == DefaultClientPort {
+		s.Node.ClientPort = 0
+	}
 	for i, im := range members {
 		mc := q.memberConfig(i)
 		overrides := diffFlags(&mc, im)

@@ -125,7 +125,7 @@ func Parse(data []byte, name string) (*Plan, error) {
 		return nil, &LoadError{Code: CodeEmptyFile, File: name, Line: root.Line, Column: root.Column,
 			Msg: "the document is empty", Hint: "a plan starts with 'apiVersion: " + APIVersion + "'"}
 	}
-	w := walker{file: name}
+	w := walker{file: name, visits: new(int)}
 	if err := w.walk(root, reflect.TypeOf(Plan{}), "", 0); err != nil {
 		return nil, err
 	}
@@ -193,9 +193,17 @@ func isNull(n *yaml.Node) bool {
 
 // walker checks a YAML tree against the plan's Go types, so that every
 // unknown field or type error is reported with its line, column and path.
-type walker struct{ file string }
+type walker struct {
+	file   string
+	visits *int
+}
 
-const maxDepth = 64
+// maxDepth and maxVisits bound the walk: aliases can make a small file
+// expand exponentially ("billion laughs").
+const (
+	maxDepth  = 64
+	maxVisits = 100000
+)
 
 func (w walker) fail(code string, n *yaml.Node, path, format string, args ...any) *LoadError {
 	return &LoadError{Code: code, File: w.file, Line: n.Line, Column: n.Column, Field: path, Msg: fmt.Sprintf(format, args...)}
@@ -204,6 +212,9 @@ func (w walker) fail(code string, n *yaml.Node, path, format string, args ...any
 func (w walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) error {
 	if depth > maxDepth {
 		return w.fail(CodeWrongType, n, path, "the document nests deeper than a plan can")
+	}
+	if *w.visits++; *w.visits > maxVisits {
+		return w.fail(CodeYAMLSyntax, n, path, "the document expands to too many nodes (aliases?)")
 	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
@@ -243,7 +254,7 @@ func (w walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) error
 				return w.typeErr(k, path, "a flag name")
 			}
 			if prev, dup := seen[k.Value]; dup {
-				return w.fail(CodeDuplicateField, k, join(path, k.Value), "%q is given twice (first at line %d)", k.Value, prev.Line)
+				return w.dupErr(k, prev, path)
 			}
 			seen[k.Value] = k
 			if err := w.walk(v, t.Elem(), join(path, k.Value), depth+1); err != nil {
@@ -290,7 +301,7 @@ func (w walker) walkStruct(n *yaml.Node, t reflect.Type, path string, depth int)
 			return e
 		}
 		if prev, dup := seen[k.Value]; dup {
-			return w.fail(CodeDuplicateField, k, join(path, k.Value), "%q is given twice (first at line %d)", k.Value, prev.Line)
+			return w.dupErr(k, prev, path)
 		}
 		seen[k.Value] = k
 		if err := w.walk(v, f.Type, join(path, k.Value), depth+1); err != nil {
@@ -298,6 +309,12 @@ func (w walker) walkStruct(n *yaml.Node, t reflect.Type, path string, depth int)
 		}
 	}
 	return nil
+}
+
+func (w walker) dupErr(k, prev *yaml.Node, path string) *LoadError {
+	e := w.fail(CodeDuplicateField, k, join(path, k.Value), "%q is given twice (first at line %d)", k.Value, prev.Line)
+	e.Hint = "keep one of the two; YAML would silently use the last"
+	return e
 }
 
 func (w walker) typeErr(n *yaml.Node, path, want string) *LoadError {

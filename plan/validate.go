@@ -125,6 +125,14 @@ type analysis struct {
 }
 
 func (a *analysis) add(f Finding) {
+	// Every message names its member, or its field when cluster-wide, so a
+	// line read alone still says where to look.
+	switch {
+	case f.Member != "" && !strings.Contains(f.Message, f.Member):
+		f.Message = f.Member + ": " + f.Message
+	case f.Member == "" && f.Field != "" && !strings.Contains(f.Message, strings.TrimPrefix(f.Field, "spec.")):
+		f.Message = f.Field + ": " + f.Message
+	}
 	for _, g := range a.findings {
 		// The same cluster-wide fact seen from several members is one finding.
 		if g.Code == f.Code && g.Message == f.Message && (g.Member == f.Member || g.Field == f.Field) {
@@ -486,6 +494,11 @@ func (a *analysis) checkMembers() {
 		parsed[i] = pm
 		blocked := false
 		for _, f := range mc.Flags {
+			if strings.IndexFunc(f.Value, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+				blocked = true
+				a.errorf(CodeInvalidFlagValue, mc.Name, f.Field, "write the value on one line without control characters",
+					"%s: the value of --%s contains a control character (newline, tab, ...)", mc.Name, f.Name)
+			}
 			if why, bad := notAllowed[f.Name]; bad {
 				blocked = true
 				a.errorf(CodeFlagNotAllowed, mc.Name, f.Field, why, "%s: flag --%s cannot be used in a plan", mc.Name, f.Name)
@@ -582,10 +595,40 @@ var checkHints = map[string]string{
 	config.CodeHTTPSWithoutCert:       "give the member certificates (spec.tls.mode self-signed or auto) or use http URLs",
 	config.CodeElectionTooShort:       "keep --election-timeout at least five times --heartbeat-interval",
 	config.CodeElectionTooLong:        "keep --election-timeout under 50000 ms",
+	config.CodeDiscoveryConflict:      "use either v2 discovery (--discovery) or v3 discovery (--discovery-endpoints with --discovery-token), not both",
+	config.CodeDiscoveryTokenEndpoint: "v3 discovery needs both --discovery-endpoints and --discovery-token",
+	config.CodeDiscoveryEndpointEmpty: "remove the empty entry (a doubled or trailing ',') from --discovery-endpoints",
+	config.CodeDiscoveryFallbackProxy: "remove --discovery-fallback or set it to exit",
+	config.CodeSelfSignedValidity:     "set --self-signed-cert-validity to 1 or more (years)",
+	config.CodeTLSVersions:            "set --tls-min-version at or below --tls-max-version",
+	config.CodeJoinWithDiscovery:      "a member joining a running cluster must not set discovery flags",
 }
 
+// defaultCheckHint is used for node check codes added after this table.
+const defaultCheckHint = "etcd-node refuses to start with this configuration; fix the flag named in the field"
+
 func (a *analysis) checkError(mc *MemberConfig, e *config.CheckError, sev Severity) {
-	hint := checkHints[e.Code]
+	field := mc.Field(e.Field)
+	if e.Code == config.CodeHTTPSWithoutCert {
+		// The certificate flag is what is missing; the https URL is what was
+		// written, so point at it.
+		field = mc.Field("listen-client-urls")
+		if strings.HasPrefix(e.Field, "peer-") {
+			field = mc.Field("listen-peer-urls")
+		}
+	}
+	if e.Code == config.CodeElectionTooShort {
+		// The timeout may be fine and the heartbeat the override.
+		if _, set := mc.Lookup("election-timeout"); !set {
+			if _, hb := mc.Lookup("heartbeat-interval"); hb {
+				field = mc.Field("heartbeat-interval")
+			}
+		}
+	}
+	hint, ok := checkHints[e.Code]
+	if !ok {
+		hint = defaultCheckHint
+	}
 	if e.Detail != "" {
 		hint = strings.TrimSpace(e.Detail + "; " + hint)
 	}
@@ -593,7 +636,7 @@ func (a *analysis) checkError(mc *MemberConfig, e *config.CheckError, sev Severi
 	if !strings.Contains(msg, mc.Name) {
 		msg = mc.Name + ": " + msg
 	}
-	a.add(Finding{Code: e.Code, Severity: sev, Member: mc.Name, Field: mc.Field(e.Field), Message: msg, Hint: hint})
+	a.add(Finding{Code: e.Code, Severity: sev, Member: mc.Name, Field: field, Message: msg, Hint: hint})
 }
 
 // bootstrap runs the new-cluster checks with the cluster the member would
@@ -752,7 +795,7 @@ func conflictField(mc *MemberConfig) string {
 func (a *analysis) memberWarnings(pm *parsedMember) {
 	mc, c := pm.mc, pm.cfg
 	if mc.Member.Transport != TransportLocal {
-		if !c.IsSet("advertise-client-urls") {
+		if !c.IsSet("advertise-client-urls") || config.JoinURLs(c.AdvertiseClientURLs) == config.DefaultAdvertiseClientURLs {
 			a.warnf(CodeAdvertiseDefault, mc.Name, mc.Field("advertise-client-urls"), "advertise the member's own address, e.g. http://"+net.JoinHostPort(mc.Member.IP, strconv.Itoa(mc.Member.ClientPort)),
 				"%s: advertise-client-urls is left at the default %s: remote clients cannot reach it (the guide's common mistake)", mc.Name, config.DefaultAdvertiseClientURLs)
 		} else {
