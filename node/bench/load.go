@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -28,9 +26,13 @@ type metric struct {
 }
 
 type clusterResult struct {
-	metrics []metric
-	keys    int // keys written in total
+	load []metric // throughput and latency rows
+	rss  []metric // memory rows
+	keys int      // keys written in total
 }
+
+// metrics is every row in table order.
+func (r clusterResult) metrics() []metric { return slices.Concat(r.load, r.rss) }
 
 // loadResult is what one phase measured.
 type loadResult struct {
@@ -54,6 +56,13 @@ func (r loadResult) percentile(p float64) float64 {
 	rank := int(float64(len(r.latencies))*p/100+0.999999) - 1
 	rank = max(0, min(rank, len(r.latencies)-1))
 	return float64(r.latencies[rank]) / float64(time.Millisecond)
+}
+
+// merge adds another stretch of the same phase. Latencies are re-sorted.
+func (r loadResult) merge(o loadResult) loadResult {
+	lats := slices.Concat(r.latencies, o.latencies)
+	slices.Sort(lats)
+	return loadResult{ops: r.ops + o.ops, elapsed: r.elapsed + o.elapsed, latencies: lats}
 }
 
 // runLoad runs op from `clients` concurrent workers spread over conns until total operations
@@ -148,99 +157,6 @@ func rssRows(c *proc.Cluster, leader int, what string) ([]metric, error) {
 		rows = append(rows, metric{name: fmt.Sprintf("RSS %s, %s (MiB)", what, role), value: float64(rss) / (1 << 20)})
 	}
 	return rows, nil
-}
-
-// measureCluster starts a 3-member cluster of bin under dir and runs the whole workload on it.
-func measureCluster(ctx context.Context, o options, label, bin, dir string, progress io.Writer) (clusterResult, error) {
-	var res clusterResult
-	c, err := proc.StartCluster(ctx, proc.ClusterConfig{Binary: bin, Size: 3, Token: "etcd-bench", DataDirRoot: dir})
-	defer c.Close()
-	if err != nil {
-		return res, withLogs(err, c)
-	}
-	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	leader, err := c.WaitLeader(lctx)
-	cancel()
-	if err != nil {
-		return res, withLogs(err, c)
-	}
-	endpoint := c.Members[leader].ClientURL
-	fmt.Fprintf(progress, "%s: 3 members healthy, leader %s at %s\n", label, c.Members[leader].Name, endpoint)
-
-	idle, err := rssRows(c, leader, "idle")
-	if err != nil {
-		return res, err
-	}
-	value := make([]byte, o.valueSize)
-	for i := range value {
-		value[i] = byte('a' + rand.IntN(26))
-	}
-	var written int64
-	put := func(ctx context.Context, cl *clientv3.Client, seq int64) error {
-		_, err := cl.Put(ctx, benchKey(written+seq), string(value))
-		return err
-	}
-	get := func(ctx context.Context, cl *clientv3.Client, _ int64) error {
-		resp, err := cl.Get(ctx, benchKey(0))
-		if err == nil && len(resp.Kvs) != 1 {
-			err = fmt.Errorf("range of the first key found %d keys", len(resp.Kvs))
-		}
-		return err
-	}
-	phase := func(kind string, clients int, op func(context.Context, *clientv3.Client, int64) error, higherName string) error {
-		conns, err := dial(endpoint, min(clients, o.maxConns))
-		if err != nil {
-			return err
-		}
-		defer closeAll(conns)
-		r, err := runLoad(ctx, conns, clients, o.ops, o.duration, op)
-		if err != nil {
-			return withLogs(fmt.Errorf("%s, %s: %w", kind, clientsLabel(clients), err), c)
-		}
-		if kind == "put" {
-			written += int64(r.ops)
-		}
-		name := fmt.Sprintf("%s %s", higherName, clientsLabel(clients))
-		res.metrics = append(res.metrics,
-			metric{name: name + " (ops/s)", value: r.opsPerSec(), higher: true},
-			metric{name: name + " p50 (ms)", value: r.percentile(50)},
-			metric{name: name + " p99 (ms)", value: r.percentile(99)})
-		fmt.Fprintf(progress, "%s: %s: %d ops in %v, %.0f ops/s, p50 %.2f ms, p99 %.2f ms\n",
-			label, name, r.ops, r.elapsed.Round(time.Millisecond), r.opsPerSec(), r.percentile(50), r.percentile(99))
-		return nil
-	}
-	for _, n := range o.clients {
-		if err := phase("put", n, put, "put"); err != nil {
-			return res, err
-		}
-	}
-	for _, n := range o.clients {
-		if err := phase("range", n, get, "linearizable range"); err != nil {
-			return res, err
-		}
-	}
-
-	if missing := int64(o.fillKeys) - written; missing > 0 {
-		conns, err := dial(endpoint, o.maxConns)
-		if err != nil {
-			return res, err
-		}
-		fill, err := runLoad(ctx, conns, slices.Max(o.clients), int(missing), 0, put)
-		closeAll(conns)
-		if err != nil {
-			return res, withLogs(fmt.Errorf("fill: %w", err), c)
-		}
-		written += int64(fill.ops)
-		fmt.Fprintf(progress, "%s: filled to %d keys in %v\n", label, written, fill.elapsed.Round(time.Millisecond))
-	}
-	loaded, err := rssRows(c, leader, fmt.Sprintf("after %d keys", max(o.fillKeys, 0)))
-	if err != nil {
-		return res, err
-	}
-	res.metrics = append(res.metrics, idle...)
-	res.metrics = append(res.metrics, loaded...)
-	res.keys = int(written)
-	return res, nil
 }
 
 // withLogs appends the tail of every member's log so a failed run explains itself.

@@ -45,6 +45,7 @@ type options struct {
 	duration  time.Duration // time limit per measured phase (0: limited by ops only)
 	clients   []int         // concurrencies to measure
 	maxConns  int           // connections are min(clients, maxConns)
+	rounds    int           // each phase alternates between the clusters this many times
 	fillKeys  int           // keys the cluster holds before the loaded RSS is read
 	valueSize int
 	dataRoot  string // parent of the temp dir holding both clusters' data
@@ -61,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "time limit per measured phase (0: none)")
 	clients := fs.String("clients", "1,64", "comma-separated concurrent client counts")
 	fs.IntVar(&o.maxConns, "max-conns", 16, "connections per phase are min(clients, max-conns)")
+	fs.IntVar(&o.rounds, "rounds", 4, "split each phase into this many rounds alternating between the clusters")
 	fs.IntVar(&o.fillKeys, "fill-keys", 100000, "keys written before the loaded RSS is read")
 	fs.IntVar(&o.valueSize, "value-size", 256, "value size in bytes")
 	fs.StringVar(&o.dataRoot, "data-root", "", "folder for the clusters' data dirs (default: the system temp dir)")
@@ -82,6 +84,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("set -ops or -duration (or both) so each phase ends")
 	case o.maxConns < 1:
 		return o, fmt.Errorf("-max-conns must be at least 1, got %d", o.maxConns)
+	case o.rounds < 1:
+		return o, fmt.Errorf("-rounds must be at least 1, got %d", o.rounds)
 	case o.fillKeys < 0:
 		return o, fmt.Errorf("-fill-keys must not be negative, got %d", o.fillKeys)
 	case o.valueSize < 1:
@@ -135,15 +139,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(dir)
 	}
 
-	targets := []struct{ label, bin string }{{"etcd-node", o.ours}, {"upstream etcd", o.upstream}}
-	results := make([]clusterResult, len(targets))
-	for i, tg := range targets {
-		fmt.Fprintf(stderr, "== %s (%s)\n", tg.label, tg.bin)
-		res, err := measureCluster(ctx, o, tg.label, tg.bin, filepath.Join(dir, fmt.Sprintf("c%d", i)), stderr)
-		if err != nil {
-			return fmt.Errorf("%s: %w", tg.label, err)
+	specs := []struct{ label, bin string }{{"etcd-node", o.ours}, {"upstream etcd", o.upstream}}
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.close()
 		}
-		results[i] = res
+	}()
+	for i, s := range specs {
+		fmt.Fprintf(stderr, "== starting %s (%s)\n", s.label, s.bin)
+		t, err := startTarget(ctx, o, s.label, s.bin, filepath.Join(dir, fmt.Sprintf("c%d", i)), stderr)
+		targets = append(targets, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.label, err)
+		}
 	}
-	return writeReport(stdout, o, targets[0].bin, targets[1].bin, results[0], results[1])
+	if err := measure(ctx, o, targets, stderr); err != nil {
+		return err
+	}
+	return writeReport(stdout, o, o.ours, o.upstream, targets[0].res, targets[1].res)
 }

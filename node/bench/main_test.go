@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,6 +86,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-ops", "-1"}, "must not be negative"},
 		{[]string{"-max-conns", "0"}, "-max-conns"},
 		{[]string{"-fill-keys", "-5"}, "-fill-keys"},
+		{[]string{"-rounds", "0"}, "-rounds"},
 		{[]string{"-value-size", "0"}, "-value-size"},
 		{[]string{"-nope"}, "flag provided but not defined"},
 		{[]string{"extra"}, "unexpected arguments"},
@@ -146,12 +148,18 @@ func TestLoadResult(t *testing.T) {
 	if r.percentile(50) != 50 || r.percentile(99) != 99 {
 		t.Errorf("p50/p99 of 1..100 = %v/%v", r.percentile(50), r.percentile(99))
 	}
+
+	// Rounds merge into one phase: counts and times add up, percentiles cover all samples.
+	m := loadResult{ops: 2, elapsed: time.Second, latencies: ms(5, 9)}.merge(loadResult{ops: 2, elapsed: time.Second, latencies: ms(1, 7)})
+	if m.ops != 4 || m.opsPerSec() != 2 || !slices.Equal(m.latencies, ms(1, 5, 7, 9)) {
+		t.Errorf("merge = %+v", m)
+	}
 }
 
 func TestReportRejectsMismatchedRows(t *testing.T) {
-	o := options{ops: 1, clients: []int{1}, maxConns: 16, valueSize: 256}
-	a := clusterResult{metrics: []metric{{name: "x", value: 1}}}
-	b := clusterResult{metrics: []metric{{name: "y", value: 1}}}
+	o := options{ops: 1, clients: []int{1}, maxConns: 16, valueSize: 256, rounds: 1}
+	a := clusterResult{load: []metric{{name: "x", value: 1}}}
+	b := clusterResult{load: []metric{{name: "y", value: 1}}}
 	if err := writeReport(io.Discard, o, "a", "b", a, b); err == nil {
 		t.Error("mismatched row names accepted")
 	}
@@ -159,7 +167,7 @@ func TestReportRejectsMismatchedRows(t *testing.T) {
 		t.Error("mismatched row counts accepted")
 	}
 	var out bytes.Buffer
-	zero := clusterResult{metrics: []metric{{name: "x", value: 0}}}
+	zero := clusterResult{rss: []metric{{name: "x", value: 0}}}
 	if err := writeReport(&out, o, "a", "b", a, zero); err != nil || !strings.Contains(out.String(), "n/a") {
 		t.Errorf("zero upstream value: %v\n%s", err, out.String())
 	}

@@ -9,8 +9,9 @@ import (
 // writeReport prints the side-by-side table. ratio is etcd-node / upstream; "meets" says whether
 // etcd-node is at least as good as upstream in the metric's better direction (DESIGN §7).
 func writeReport(w io.Writer, o options, oursBin, upstreamBin string, ours, theirs clusterResult) error {
-	if len(ours.metrics) != len(theirs.metrics) {
-		return fmt.Errorf("report: %d metrics for etcd-node, %d for upstream", len(ours.metrics), len(theirs.metrics))
+	om, tm := ours.metrics(), theirs.metrics()
+	if len(om) != len(tm) {
+		return fmt.Errorf("report: %d metrics for etcd-node, %d for upstream", len(om), len(tm))
 	}
 	limit := fmt.Sprintf("%d ops", o.ops)
 	switch {
@@ -28,12 +29,12 @@ func writeReport(w io.Writer, o options, oursBin, upstreamBin string, ours, thei
 		}
 	}
 	fmt.Fprintf(w, "etcd-node: %s\nupstream etcd: %s\n", oursBin, upstreamBin)
-	fmt.Fprintf(w, "3 members each on 127.0.0.1, requests to the leader; 8-byte sequential keys, %d-byte values; %s per phase; %s; keys written: %d / %d\n\n",
-		o.valueSize, limit, strings.Join(conns, ", "), ours.keys, theirs.keys)
+	fmt.Fprintf(w, "3 members each on 127.0.0.1, requests to the leader; 8-byte sequential keys, %d-byte values; %s per phase in %d alternating rounds; %s; keys written: %d / %d\n\n",
+		o.valueSize, limit, o.rounds, strings.Join(conns, ", "), ours.keys, theirs.keys)
 
 	rows := [][]string{{"metric", "etcd-node", "upstream etcd", "ratio", "better", "meets"}}
-	for i, m := range ours.metrics {
-		t := theirs.metrics[i]
+	for i, m := range om {
+		t := tm[i]
 		if t.name != m.name {
 			return fmt.Errorf("report: row %d is %q for etcd-node but %q for upstream", i, m.name, t.name)
 		}
