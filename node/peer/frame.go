@@ -57,13 +57,3 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 	}
 	return buf, nil
 }
-
-// decodeMessage unmarshals a frame payload. protobuf-go copies bytes
-// fields, so the payload buffer can be reused afterwards.
-func decodeMessage(b []byte) (*raftpb.Message, error) {
-	m := &raftpb.Message{}
-	if err := proto.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("cannot decode raft message: %w", err)
-	}
-	return m, nil
-}

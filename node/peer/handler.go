@@ -3,6 +3,7 @@ package peer
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -143,8 +144,12 @@ func (t *Transport) receive(conn net.Conn, br *bufio.Reader, from uint64) error 
 	dead := 5 * t.cfg.KeepAliveInterval
 	var buf []byte
 	pong := []byte{0}
-	for {
-		conn.SetReadDeadline(time.Now().Add(dead))
+	for frames := 0; ; frames++ {
+		// Refreshing the deadline costs a timer update; do it only before
+		// reads that may block, or now and then while draining the buffer.
+		if br.Buffered() < frameHeaderLen || frames%256 == 0 {
+			conn.SetReadDeadline(time.Now().Add(dead))
+		}
 		var err error
 		if buf, err = readFrame(br, buf); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
@@ -211,6 +216,12 @@ func (t *Transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	t.wg.Add(1)
 	t.mu.Unlock()
 	defer t.wg.Done()
+
+	// A db image may take longer than the server's read timeout allows;
+	// Stop instead ends a stalled upload at once.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	defer context.AfterFunc(t.ctx, func() { rc.SetReadDeadline(time.Unix(1, 0)) })()
 
 	lg := t.lg.With(zap.String("remote-peer-id", idString(from)))
 	status, err := t.receiveSnapshot(r.Body, from)

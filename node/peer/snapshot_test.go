@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -125,5 +126,50 @@ func TestExactReader(t *testing.T) {
 				t.Fatalf("done = %v after err %v", e.done, err)
 			}
 		})
+	}
+}
+
+// TestStopDuringStalledSnapshot stops the receiver while an upload is stuck
+// half way: Stop must not wait for the sender, and the sender must hear
+// that the snapshot failed.
+func TestStopDuringStalledSnapshot(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	a := startNode(t, 1, 7, "127.0.0.1:0", func(c *Config) {
+		c.SnapshotSource = func(*raftpb.Message) (io.ReadCloser, int64, error) { return pr, 10 << 20, nil }
+	})
+	reading := make(chan struct{})
+	b := startNode(t, 2, 7, "127.0.0.1:0", func(c *Config) {
+		c.SnapshotSink = func(_ *raftpb.Message, r io.Reader) error {
+			var one [1]byte
+			if _, err := io.ReadFull(r, one[:]); err != nil {
+				return err
+			}
+			close(reading)
+			_, err := io.Copy(io.Discard, r)
+			return err
+		}
+	})
+	connect(a, b)
+	a.tr.Send([]*raftpb.Message{snapMsg(1, 2)})
+	go pw.Write(make([]byte, 1<<20)) // then the source stalls
+	<-reading
+
+	stopped := make(chan struct{})
+	go func() {
+		b.tr.Stop() // the listener stays open: only the transport ends it
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop waited for a stalled snapshot upload")
+	}
+	waitFor(t, "failure report", func() bool {
+		r := a.raft.snapReports()
+		return len(r) == 1 && r[0] == snapReport{2, raft.SnapshotFailure}
+	})
+	if len(b.raft.received()) != 0 {
+		t.Fatal("a partial snapshot reached raft")
 	}
 }
