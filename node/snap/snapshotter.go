@@ -59,7 +59,10 @@ func parseFileName(name string) (term, index uint64, ok bool) {
 	}
 	term, err1 := strconv.ParseUint(base[:16], 16, 64)
 	index, err2 := strconv.ParseUint(base[17:], 16, 64)
-	return term, index, err1 == nil && err2 == nil
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return term, index, true
 }
 
 // SaveSnap writes snap durably: temp file, fsync, rename, fsync of the

@@ -153,13 +153,22 @@ func parseFrame(data []byte, seq uint64, off int64) (body []byte, next int64, st
 // -1. It is how a damaged spot is told apart from a torn tail: anything valid
 // behind the damage was written after it had been synced.
 func findFrame(data []byte, seq uint64, from int64) int64 {
-	for off := alignUp(from); off+frameHeaderLen <= int64(len(data)); off += frameAlign {
-		if binary.LittleEndian.Uint32(data[off:off+4]) != frameMagic {
-			continue
+	var magic [4]byte
+	binary.LittleEndian.PutUint32(magic[:], frameMagic)
+	off := alignUp(from)
+	for off+frameHeaderLen <= int64(len(data)) {
+		// bytes.Index skips a mostly-zero 64 MiB tail quickly.
+		i := bytes.Index(data[off:], magic[:])
+		if i < 0 {
+			return -1
 		}
-		if _, _, st, _ := parseFrame(data, seq, off); st == frameOK {
-			return off
+		cand := off + int64(i)
+		if cand%frameAlign == 0 {
+			if _, _, st, _ := parseFrame(data, seq, cand); st == frameOK {
+				return cand
+			}
 		}
+		off = cand + 1
 	}
 	return -1
 }

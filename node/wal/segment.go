@@ -35,7 +35,10 @@ func parseSegmentName(name string) (seq, index uint64, ok bool) {
 	}
 	seq, err1 := strconv.ParseUint(base[:16], 16, 64)
 	index, err2 := strconv.ParseUint(base[17:], 16, 64)
-	return seq, index, err1 == nil && err2 == nil
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return seq, index, true
 }
 
 // Exist reports whether dir holds at least one *.wal file. The member uses it
@@ -276,11 +279,18 @@ func checkStructure(s segment, firstFrame bool, n int, rec walRecord, md *[]byte
 	return fn(rec)
 }
 
+// lastNonZero is the length of b without its trailing zeros.
 func lastNonZero(b []byte) int64 {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] != 0 {
-			return int64(i + 1)
+	end := len(b)
+	for end > 0 { // skip whole zero chunks with the vectorised compare first
+		n := min(end, len(zeroChunk))
+		if !allZero(b[end-n : end]) {
+			break
 		}
+		end -= n
 	}
-	return 0
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	return int64(end)
 }
