@@ -1,19 +1,19 @@
 package nodetest
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"etcdctl-wizard/node/nodetest/proc"
 )
 
 // memberID recomputes etcd's static-bootstrap member ID independently of any product code: the
@@ -151,14 +151,14 @@ func TestUpstreamCluster(t *testing.T) {
 	}
 
 	follower.Pause()
-	if st := procState(t, follower.Pid()); st != "T" {
-		t.Errorf("paused member state %q, want T", st)
+	if st, err := proc.State(follower.Pid()); err != nil || st != "T" {
+		t.Errorf("paused member state %q (%v), want T", st, err)
 	}
 	run("put", "while-paused", "v")
 	follower.Resume()
 	follower.WaitHealthy()
-	if st := procState(t, follower.Pid()); st == "T" {
-		t.Error("member still stopped after Resume")
+	if st, err := proc.State(follower.Pid()); err != nil || st == "T" {
+		t.Errorf("member state %q (%v) after Resume", st, err)
 	}
 	c.WaitLeader()
 
@@ -201,21 +201,6 @@ func TestExtraMember(t *testing.T) {
 			t.Errorf("member list after join (%v):\n%s", err, list)
 		}
 	})
-}
-
-// procState reads the one-letter state (R, S, T, ...) from /proc/<pid>/stat.
-func procState(t *testing.T, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The command name in parentheses may contain spaces; the state follows the last ')'.
-	rest := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(rest) == 0 {
-		t.Fatalf("unexpected /proc/%d/stat: %q", pid, b)
-	}
-	return rest[0]
 }
 
 // column returns the cell of row under the header named name in an etcdctl -w table output.

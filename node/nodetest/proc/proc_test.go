@@ -63,25 +63,22 @@ func waitLog(t *testing.T, p *Process, want string) {
 	t.Fatalf("log never contained %q:\n%s", want, s)
 }
 
-func state(t *testing.T, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))[0]
-}
-
 func waitState(t *testing.T, pid int, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if state(t, pid) == want {
+	for {
+		st, err := State(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == want {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never reached state %s (now %s)", pid, want, st)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("process %d never reached state %s (now %s)", pid, want, state(t, pid))
 }
 
 func TestProcessLifecycle(t *testing.T) {
@@ -130,12 +127,18 @@ func TestPauseResumeRestart(t *testing.T) {
 	if err := p.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, p.Pid(), "T")
+	// Pause returns only once the process is stopped: no waiting here.
+	if st, err := State(p.Pid()); err != nil || st != "T" {
+		t.Errorf("state after Pause = %q, %v; want T", st, err)
+	}
 	if !p.Paused() {
 		t.Error("Paused() false after Pause")
 	}
 	if err := p.Resume(); err != nil {
 		t.Fatal(err)
+	}
+	if st, err := State(p.Pid()); err != nil || st == "T" {
+		t.Errorf("state after Resume = %q, %v", st, err)
 	}
 	waitState(t, p.Pid(), "S")
 	if p.Paused() {
@@ -246,7 +249,7 @@ func TestReservePorts(t *testing.T) {
 	}
 }
 
-func TestParseVmRSS(t *testing.T) {
+func TestRSSAndState(t *testing.T) {
 	tests := []struct {
 		in      string
 		want    int64
@@ -267,6 +270,16 @@ func TestParseVmRSS(t *testing.T) {
 	rss, err := RSS(os.Getpid())
 	if err != nil || rss <= 0 {
 		t.Errorf("RSS(self) = %d, %v", rss, err)
+	}
+	if _, err := RSS(-1); err == nil {
+		t.Error("RSS(-1) gave no error")
+	}
+	// The main thread of a running test is running or sleeping, never stopped or dead.
+	if st, err := State(os.Getpid()); err != nil || (st != "R" && st != "S") {
+		t.Errorf("State(self) = %q, %v; want R or S", st, err)
+	}
+	if _, err := State(-1); err == nil {
+		t.Error("State(-1) gave no error")
 	}
 }
 

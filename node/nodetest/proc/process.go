@@ -189,11 +189,57 @@ func (p *Process) Restart(stopTimeout time.Duration) error {
 	return p.start()
 }
 
-// Pause stops the process with SIGSTOP.
-func (p *Process) Pause() error { return p.setPaused(syscall.SIGSTOP, true) }
+// Pause stops the process with SIGSTOP and returns once the kernel reports it stopped (signal
+// delivery is asynchronous, and callers rely on the member being frozen when Pause returns).
+func (p *Process) Pause() error {
+	if err := p.setPaused(syscall.SIGSTOP, true); err != nil {
+		return err
+	}
+	return p.waitState(func(s string) bool { return s == "T" }, "stopped")
+}
 
-// Resume continues a paused process with SIGCONT.
-func (p *Process) Resume() error { return p.setPaused(syscall.SIGCONT, false) }
+// Resume continues a paused process with SIGCONT and returns once it is no longer stopped.
+func (p *Process) Resume() error {
+	if err := p.setPaused(syscall.SIGCONT, false); err != nil {
+		return err
+	}
+	return p.waitState(func(s string) bool { return s != "T" }, "running")
+}
+
+// stateWait bounds how long a signalled process may take to change state.
+const stateWait = 10 * time.Second
+
+func (p *Process) waitState(ok func(string) bool, want string) error {
+	deadline := time.Now().Add(stateWait)
+	for {
+		st, err := State(p.Pid())
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.cfg.Name, err)
+		}
+		if ok(st) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not %s after %v (state %s)", p.cfg.Name, want, stateWait, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// State returns the one-letter scheduler state of pid (R, S, D, T, Z, ...) from /proc/<pid>/stat.
+func State(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", fmt.Errorf("state of %d: %w", pid, err)
+	}
+	// The command name in parentheses may contain spaces; the state follows the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) == 0 {
+		return "", fmt.Errorf("state of %d: unexpected /proc/%d/stat %q", pid, pid, b)
+	}
+	return fields[0], nil
+}
 
 // Paused reports whether Pause was called without a Resume since.
 func (p *Process) Paused() bool {
