@@ -100,14 +100,12 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "stream requires Upgrade: "+upgradeProtocol, http.StatusUpgradeRequired)
 		return
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		http.Error(w, "raft streams need HTTP/1.1", http.StatusHTTPVersionNotSupported)
-		return
-	}
-	conn, brw, err := hj.Hijack()
+	// ResponseController also reaches through wrappers that implement
+	// Unwrap (metrics, logging middleware).
+	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		t.lg.Warn("cannot take over stream connection", zap.Error(err))
+		t.lg.Warn("cannot take over stream connection", zap.String("proto", r.Proto), zap.Error(err))
+		http.Error(w, "raft streams need HTTP/1.1", http.StatusHTTPVersionNotSupported)
 		return
 	}
 	if !t.trackInbound(conn, from) {

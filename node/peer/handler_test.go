@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -268,5 +269,36 @@ func TestMembersAndVersion(t *testing.T) {
 	defer srv.Close()
 	if _, _, err := FetchMembers(ctx, plainClient(), []string{"http://" + ln.Addr().String()}); !errors.Is(err, ErrNoClusterInfo) {
 		t.Fatalf("non-JSON answer: %v", err)
+	}
+}
+
+type wrappedWriter struct{ http.ResponseWriter }
+
+func (w wrappedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestStreamThroughMiddleware mounts the handler behind a response-writer
+// wrapper, as metrics middleware does, and checks that streams still open;
+// a writer that cannot hand over its connection gets 505.
+func TestStreamThroughMiddleware(t *testing.T) {
+	a := startNode(t, 1, 7, "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := serveNode(t, 2, 7, ln, "http://"+ln.Addr().String(), func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(wrappedWriter{w}, r) })
+	})
+	connect(a, b)
+	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
+	waitFor(t, "delivery through the wrapper", func() bool { return len(b.raft.received()) == 1 })
+
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/raft/stream/message", nil)
+	req.Header.Set(HeaderClusterID, "7")
+	req.Header.Set(HeaderFrom, "1")
+	req.Header.Set("Upgrade", upgradeProtocol)
+	b.tr.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusHTTPVersionNotSupported {
+		t.Fatalf("status %d, want 505", rec.Code)
 	}
 }

@@ -116,10 +116,11 @@ func startNode(t testing.TB, id, clusterID uint64, addr string, opts ...func(*Co
 		ln, err = net.Listen("tcp", addr)
 		return err == nil
 	})
-	return serveNode(t, id, clusterID, ln, "http://"+ln.Addr().String(), opts...)
+	return serveNode(t, id, clusterID, ln, "http://"+ln.Addr().String(), nil, opts...)
 }
 
-func serveNode(t testing.TB, id, clusterID uint64, ln net.Listener, url string, opts ...func(*Config)) *node {
+// serveNode serves a transport on ln, behind wrap when it is not nil.
+func serveNode(t testing.TB, id, clusterID uint64, ln net.Listener, url string, wrap func(http.Handler) http.Handler, opts ...func(*Config)) *node {
 	t.Helper()
 	fr := newFakeRaft()
 	cfg := Config{LocalID: id, ClusterID: clusterID, Raft: fr, Logger: testLogger(t), DialTimeout: 2 * time.Second}
@@ -127,7 +128,10 @@ func serveNode(t testing.TB, id, clusterID uint64, ln net.Listener, url string, 
 		o(&cfg)
 	}
 	n := &node{id: id, raft: fr, tr: New(cfg), url: url, done: make(chan struct{})}
-	n.srv = &http.Server{Handler: n.tr.Handler(), ErrorLog: nil}
+	n.srv = &http.Server{Handler: n.tr.Handler()}
+	if wrap != nil {
+		n.srv.Handler = wrap(n.srv.Handler)
+	}
 	go func() {
 		defer close(n.done)
 		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
