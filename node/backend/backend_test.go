@@ -424,7 +424,7 @@ func TestDefragShrinksAndKeepsData(t *testing.T) {
 // including across the window where the shared snapshot is being replaced.
 func TestConcurrentReadersDuringCommits(t *testing.T) {
 	b := openTest(t, dbPath(t), Options{BatchLimit: 7})
-	const total = 3000
+	const total = 1000
 	var written atomic.Int64 // writes [0, written) are complete
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
