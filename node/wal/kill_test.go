@@ -184,3 +184,34 @@ func TestKill9(t *testing.T) {
 func equalEntry(a, b *raftpb.Entry) bool {
 	return a.GetIndex() == b.GetIndex() && a.GetTerm() == b.GetTerm() && string(a.GetData()) == string(b.GetData())
 }
+
+// TestLockAcrossProcesses opens a WAL that a live writer process holds.
+func TestLockAcrossProcesses(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wal")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envKillDir+"="+dir, envKillSeed+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		io.Copy(io.Discard, stdout)
+		cmd.Wait()
+	}()
+	// The first acknowledgement means the writer holds the lock.
+	if !bufio.NewScanner(stdout).Scan() {
+		t.Fatal("writer printed nothing")
+	}
+	w, err := OpenWith(dir, Marker{}, Options{})
+	if err == nil {
+		w.Close()
+		t.Fatal("opened a WAL held by another process")
+	}
+	if want := "wal dir " + dir + " is locked by another process"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

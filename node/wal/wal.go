@@ -275,7 +275,7 @@ func openLocked(dir string, lock *os.File, snap Marker, opts Options) (*WAL, err
 	w := &WAL{
 		dir: dir, opts: opts, lock: lock, metadata: walk.metadata,
 		segs: segs, tail: f, off: walk.tailEnd, headerEnd: walk.headerEnd,
-		lastIndex: snap.Index, hardState: rr.hardState,
+		lastIndex: snap.Index, hardState: proto.Clone(rr.hardState).(*raftpb.HardState),
 		read: rr, repair: walk.repair,
 	}
 	if n := len(rr.ents); n > 0 {

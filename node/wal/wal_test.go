@@ -253,7 +253,8 @@ func lastFrameBody(t *testing.T, data []byte, off int64) []byte {
 	return body
 }
 
-// frameOffsets lists the frame offsets of a segment file.
+// frameOffsets lists the frame offsets of a segment file, then the end of
+// its data.
 func frameOffsets(t *testing.T, path string, seq uint64) []int64 {
 	t.Helper()
 	sc := scanSegment(readFile(t, path), seq)
@@ -264,13 +265,13 @@ func frameOffsets(t *testing.T, path string, seq uint64) []int64 {
 	for _, f := range sc.frames {
 		out = append(out, f.off)
 	}
-	return out
+	return append(out, sc.end)
 }
 
 func TestCorruption(t *testing.T) {
 	type damage struct {
 		segment int // index into the segment list; -1 is the last
-		frame   int // index into its frames; -1 is the last
+		frame   int // index into its frames; -1 is the last, -2 the end of the data
 		byteAt  int // offset inside the frame
 		zero    int // when > 0, zero this many bytes instead of flipping one
 	}
@@ -282,6 +283,8 @@ func TestCorruption(t *testing.T) {
 	}{
 		{"bad crc in final frame body", damage{-1, -1, frameHeaderLen + 5, 0}, true, 43},
 		{"bad crc in final frame header", damage{-1, -1, 5, 0}, true, 43},
+		{"hole of zeros inside final frame", damage{-1, -1, frameHeaderLen + 8, 8}, true, 43},
+		{"junk in the preallocated space", damage{-1, -2, 100, 0}, true, 44},
 		{"bad crc in middle frame body", damage{-1, 2, frameHeaderLen + 3, 0}, false, 0},
 		{"bad length in middle frame", damage{-1, 2, 4, 0}, false, 0},
 		{"zeroed middle frame", damage{-1, 1, 0, 64}, false, 0},
@@ -313,7 +316,10 @@ func TestCorruption(t *testing.T) {
 			path := filepath.Join(dir, segs[si].name)
 			offs := frameOffsets(t, path, segs[si].seq)
 			fi := tc.dmg.frame
-			if fi < 0 {
+			switch fi {
+			case -1:
+				fi = len(offs) - 2
+			case -2:
 				fi = len(offs) - 1
 			}
 			if len(offs) < 4 && si == len(segs)-1 {
