@@ -268,12 +268,13 @@ func (l *lane) handshake(u *url.URL) (net.Conn, *bufio.Reader, error) {
 	// at once when the peer is removed or the transport stops.
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
-	stopAbort := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	raw := conn // conn becomes the TLS connection below; deadlines reach it through raw
+	stopAbort := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	ok := false
 	defer func() {
 		stopAbort()
 		if !ok {
-			conn.Close()
+			raw.Close()
 		}
 	}()
 	if u.Scheme == "https" {
