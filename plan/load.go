@@ -72,20 +72,18 @@ func (e *LoadError) Finding() Finding {
 		File: e.File, Line: e.Line, Column: e.Column}
 }
 
-// Load reads and parses a plan file ("-" reads stdin).
+// Load reads and parses a plan file.
 func Load(path string) (*Plan, error) {
-	var r io.Reader
-	name := path
-	if path == "-" {
-		r, name = os.Stdin, "<stdin>"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, &LoadError{Code: CodeFileUnreadable, File: path, Msg: err.Error(), Hint: "check the path given to -f"}
-		}
-		defer f.Close()
-		r = f
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &LoadError{Code: CodeFileUnreadable, File: path, Msg: err.Error(), Hint: "check the path given to -f"}
 	}
+	defer f.Close()
+	return LoadReader(f, path)
+}
+
+// LoadReader reads and parses a plan from r; name is used in messages.
+func LoadReader(r io.Reader, name string) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
 		return nil, &LoadError{Code: CodeFileUnreadable, File: name, Msg: err.Error()}
@@ -140,7 +138,24 @@ func Parse(data []byte, name string) (*Plan, error) {
 	if err := checkIdentity(&p, root, name); err != nil {
 		return nil, err
 	}
+	p.normalize()
 	return &p, nil
+}
+
+// normalize makes empty lists and maps nil, so that "members: []" and an
+// absent key load the same and a plan survives Save and Load unchanged.
+func (p *Plan) normalize() {
+	if len(p.Spec.Members) == 0 {
+		p.Spec.Members = nil
+	}
+	if len(p.Spec.Node.Flags) == 0 {
+		p.Spec.Node.Flags = nil
+	}
+	for i := range p.Spec.Members {
+		if len(p.Spec.Members[i].Flags) == 0 {
+			p.Spec.Members[i].Flags = nil
+		}
+	}
 }
 
 func checkIdentity(p *Plan, root *yaml.Node, name string) error {

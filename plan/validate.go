@@ -755,6 +755,9 @@ func (a *analysis) checkClusterIDs(parsed []*parsedMember) {
 			counts[o.clusterID]++
 			order = append(order, o)
 		}
+		// Ties go to the peer whose name sorts first, so the message does not
+		// depend on the order of the members in the plan.
+		sort.SliceStable(order, func(i, j int) bool { return order[i].cfg.Name < order[j].cfg.Name })
 		total := len(order) + 1
 		if counts[pm.clusterID]*2 > total || len(order) == 0 {
 			continue

@@ -43,7 +43,7 @@ checks etcd-node runs at start, plus the plan's own rules. Findings are grouped 
 The exit status is 1 when there is any error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runValidate(cmd.OutOrStdout(), o)
+			return runValidate(cmd.InOrStdin(), cmd.OutOrStdout(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.file, "file", "f", "", "plan file (- for stdin)")
@@ -68,11 +68,19 @@ type memberIDsJSON struct {
 	ClusterID string `json:"clusterID"`
 }
 
-func runValidate(w io.Writer, o validateOptions) error {
+// loadPlan reads the plan named by -f; "-" is stdin.
+func loadPlan(stdin io.Reader, file string) (*plan.Plan, error) {
+	if file == "-" {
+		return plan.LoadReader(stdin, "<stdin>")
+	}
+	return plan.Load(file)
+}
+
+func runValidate(stdin io.Reader, w io.Writer, o validateOptions) error {
 	if o.output != "text" && o.output != "json" {
 		return fmt.Errorf("--output %q: use text or json", o.output)
 	}
-	p, err := plan.Load(o.file)
+	p, err := loadPlan(stdin, o.file)
 	var findings []plan.Finding
 	var ids []plan.MemberIdentity
 	if err != nil {
@@ -202,7 +210,7 @@ member instead of printing. A plan with validation errors is refused unless
 --skip-validation is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runExport(cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+			return runExport(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.file, "file", "f", "", "plan file (- for stdin)")
@@ -213,8 +221,8 @@ member instead of printing. A plan with validation errors is refused unless
 	return cmd
 }
 
-func runExport(stdout, stderr io.Writer, o exportOptions) error {
-	p, err := plan.Load(o.file)
+func runExport(stdin io.Reader, stdout, stderr io.Writer, o exportOptions) error {
+	p, err := loadPlan(stdin, o.file)
 	if err != nil {
 		return err
 	}
