@@ -143,7 +143,7 @@ func TestSaveSyncsOncePerCall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			syncs := 0
 			dir := filepath.Join(t.TempDir(), "wal")
-			opts := Options{OnFsync: func(d time.Duration) {
+			opts := Options{SegmentSize: 1 << 20, OnFsync: func(d time.Duration) {
 				if d < 0 {
 					t.Errorf("negative fsync duration %v", d)
 				}
