@@ -97,6 +97,26 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if err := os.MkdirAll(cfg.DataDirRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
 	}
+	// A port can still be taken by a program outside this package between reservation and the
+	// member's bind; only that failure is retried, on fresh ports and empty data dirs.
+	for attempt := 1; ; attempt++ {
+		c, err := startOnce(ctx, cfg)
+		if err == nil || attempt == bindAttempts || !c.bindFailed() {
+			return c, err
+		}
+		c.Close()
+		for _, m := range c.Members {
+			os.RemoveAll(m.DataDir)
+			// Keep the failed attempt's log for a post-mortem instead of appending to it.
+			os.Rename(m.Config().LogPath, fmt.Sprintf("%s.attempt%d", m.Config().LogPath, attempt))
+		}
+	}
+}
+
+// bindAttempts is how often StartCluster tries when a member cannot bind its port.
+const bindAttempts = 3
+
+func startOnce(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	ports, err := ReservePorts(2 * cfg.Size)
 	if err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
@@ -133,6 +153,19 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		return c, fmt.Errorf("start cluster: %w", err)
 	}
 	return c, nil
+}
+
+// bindFailed reports whether a member exited because its address was in use.
+func (c *Cluster) bindFailed() bool {
+	if c == nil {
+		return false
+	}
+	for _, m := range c.Members {
+		if !m.Running() && strings.Contains(m.LogTail(16<<10), "address already in use") {
+			return true
+		}
+	}
+	return false
 }
 
 func loopbackURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }

@@ -321,8 +321,25 @@ func TestStartClusterErrors(t *testing.T) {
 		})
 	}
 
+	// A member that cannot bind is retried on other ports; the failed attempt's log is kept.
+	root := t.TempDir()
+	script := filepath.Join(root, "bind-fails.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'listen tcp 127.0.0.1:1: bind: address already in use'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := StartCluster(context.Background(), ClusterConfig{Binary: script, Size: 1, DataDirRoot: root})
+	c.Close()
+	if err == nil || !strings.Contains(err.Error(), "exited before becoming healthy") {
+		t.Errorf("cluster that cannot bind: %v", err)
+	}
+	for attempt := 1; attempt < bindAttempts; attempt++ {
+		if _, err := os.Stat(filepath.Join(root, fmt.Sprintf("infra0.log.attempt%d", attempt))); err != nil {
+			t.Errorf("log of attempt %d: %v", attempt, err)
+		}
+	}
+
 	// A member that exits at once is reported without waiting for the deadline.
-	c, err := StartCluster(context.Background(), ClusterConfig{Binary: "/bin/false", Size: 1, DataDirRoot: t.TempDir(), StartWait: time.Minute})
+	c, err = StartCluster(context.Background(), ClusterConfig{Binary: "/bin/false", Size: 1, DataDirRoot: t.TempDir(), StartWait: time.Minute})
 	defer c.Close()
 	if err == nil || !strings.Contains(err.Error(), "exited before becoming healthy") {
 		t.Errorf("cluster of /bin/false: %v", err)
