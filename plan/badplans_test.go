@@ -148,6 +148,13 @@ func TestBadPlans(t *testing.T) {
 			want: want{CodeClientPeerPortClash, SeverityError, "infra0", "spec.members[0].clientPort"}},
 		{name: "two members on one ip:port", mutate: func(p *Plan) { p.Spec.Members[1].IP = "10.0.1.10" },
 			want: want{CodeDuplicateAddress, SeverityError, "infra1", "spec.members[1].peerPort"}},
+		{name: "two members on one ssh host", mutate: func(p *Plan) { p.Spec.Members[1].SSH.Host = "10.0.1.10" },
+			want: want{CodeSharedSSHHost, SeverityError, "infra1", "spec.members[1].ssh.host"}},
+		{name: "local members sharing a data dir", mutate: func(p *Plan) {
+			for i := range p.Spec.Members {
+				p.Spec.Members[i].Transport = TransportLocal
+			}
+		}, want: want{CodeSharedDataDir, SeverityError, "infra1", "spec.node.dataDir"}},
 		{name: "single member", mutate: func(p *Plan) { p.Spec.Members = p.Spec.Members[:1] },
 			want: want{CodeSingleMember, SeverityWarning, "", "spec.members"}},
 		{name: "even member count", mutate: func(p *Plan) { addMembers(p, 4) },

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"etcdctl-wizard/node/config"
 )
@@ -54,7 +55,7 @@ func (mc *MemberConfig) Field(flag string) string {
 func (mc *MemberConfig) Args() []string {
 	args := make([]string, 0, len(mc.Flags))
 	for _, f := range mc.Flags {
-		if config.IsBoolFlag(f.Name) && f.Value == "true" {
+		if isBoolFlag(f.Name) && f.Value == "true" {
 			args = append(args, "--"+f.Name)
 			continue
 		}
@@ -72,6 +73,22 @@ func (mc *MemberConfig) Env() []string {
 	}
 	return env
 }
+
+// boolFlags is the set of etcd's boolean flags, read once from node/config:
+// config.IsBoolFlag builds a whole flag set per call, and rendering asks for
+// every flag of every member.
+var boolFlags = sync.OnceValue(func() map[string]bool {
+	set := map[string]bool{}
+	for _, name := range config.FlagNames() {
+		if config.IsBoolFlag(name) {
+			set[name] = true
+		}
+	}
+	return set
+})
+
+// isBoolFlag reports whether name is one of etcd's boolean flags.
+func isBoolFlag(name string) bool { return boolFlags()[name] }
 
 func memberPath(i int, field string) string {
 	return fmt.Sprintf("spec.members[%d].%s", i, field)

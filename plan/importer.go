@@ -79,7 +79,7 @@ func etcdDefault(name string, given map[string]string) string {
 		}
 		return strings.Join(pairs, ",")
 	}
-	if config.IsBoolFlag(name) {
+	if isBoolFlag(name) {
 		switch name {
 		case "strict-reconfig-check", "pre-vote", "discovery-insecure-transport":
 			return "true"
@@ -209,7 +209,7 @@ func parseFlags(origin string, args []string) (*importedMember, error) {
 			return nil, fmt.Errorf("%s: malformed flag %q", origin, a)
 		}
 		if !hasVal {
-			if config.IsBoolFlag(name) {
+			if isBoolFlag(name) {
 				val = "true"
 			} else {
 				if i+1 >= len(args) {
@@ -590,7 +590,7 @@ func sameValue(flag, a, b string) bool {
 	if a == b {
 		return true
 	}
-	if config.IsBoolFlag(flag) {
+	if isBoolFlag(flag) {
 		x, errA := strconv.ParseBool(a)
 		y, errB := strconv.ParseBool(b)
 		return errA == nil && errB == nil && x == y

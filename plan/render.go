@@ -1,10 +1,6 @@
 package plan
 
-import (
-	"strings"
-
-	"etcdctl-wizard/node/config"
-)
+import "strings"
 
 // commandLayout decides how a command is broken into lines. It exists only so
 // that the export reads like the clustering guide, which writes its static,
@@ -51,8 +47,8 @@ func (mc *MemberConfig) Command(bin string) string {
 	for i, f := range mc.Flags {
 		word := "--" + f.Name
 		switch {
-		case config.IsBoolFlag(f.Name) && f.Value == "true":
-		case config.IsBoolFlag(f.Name) || equalsForm[f.Name]:
+		case isBoolFlag(f.Name) && f.Value == "true":
+		case isBoolFlag(f.Name) || equalsForm[f.Name]:
 			word += "=" + shellQuote(f.Value)
 		default:
 			word += " " + shellQuote(f.Value)

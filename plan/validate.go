@@ -95,6 +95,8 @@ const (
 	CodeSingleMember          = "single-member"
 	CodeTooManyMembers        = "too-many-members"
 	CodeForeignMember         = "initial-cluster-foreign-member"
+	CodeSharedSSHHost         = "shared-ssh-host"
+	CodeSharedDataDir         = "shared-data-dir"
 )
 
 // MemberIdentity is what a member will be once bootstrapped.
@@ -240,6 +242,7 @@ func (a *analysis) checkStructure() {
 	a.checkModes()
 	names := map[string]int{}
 	addrs := map[string]string{}
+	sshHosts := map[string]string{}
 	for i := range s.Members {
 		m := &s.Members[i]
 		who := m.Name
@@ -300,6 +303,15 @@ func (a *analysis) checkStructure() {
 		if !validPort(m.SSH.Port) {
 			a.errorf(CodeSSHPortOutOfRange, m.Name, memberPath(i, "ssh.port"), "use the host's SSH port, usually 22",
 				"%s: ssh.port %d is out of range 1-65535", who, m.SSH.Port)
+		}
+		if m.Transport == TransportSSH && m.SSH.Host != "" {
+			key := net.JoinHostPort(m.SSH.Host, strconv.Itoa(m.SSH.Port))
+			if other, dup := sshHosts[key]; dup {
+				a.errorf(CodeSharedSSHHost, m.Name, memberPath(i, "ssh.host"), "give each member its own host; to run several members on this machine use transport: local",
+					"%s: ssh host %s is also %s's, but a host carries one member (one env file, one systemd unit)", who, key, other)
+			} else {
+				sshHosts[key] = who
+			}
 		}
 		if m.SSH.JumpHost != "" && !validJumpHost(m.SSH.JumpHost) {
 			a.errorf(CodeSSHJumpHostInvalid, m.Name, memberPath(i, "ssh.jumpHost"), "write it as [user@]host[:port]",
@@ -535,6 +547,7 @@ func (a *analysis) checkMembers() {
 		a.computeClusterID(pm)
 	}
 	a.checkClusterIDs(parsed)
+	a.checkDataDirs(parsed)
 	for _, pm := range parsed {
 		if pm.cfg == nil {
 			continue
@@ -793,6 +806,29 @@ func conflictField(mc *MemberConfig) string {
 		}
 	}
 	return "spec.members"
+}
+
+// checkDataDirs reports members that would share a data directory on one
+// machine: the local ones all run here.
+func (a *analysis) checkDataDirs(parsed []*parsedMember) {
+	wd := a.q.workingDir()
+	seen := map[string]string{}
+	for _, pm := range parsed {
+		if pm.cfg == nil || pm.mc.Member.Transport != TransportLocal {
+			continue
+		}
+		dir := pm.cfg.DataDir
+		if !path.IsAbs(dir) {
+			dir = path.Join(wd, dir)
+		}
+		if other, dup := seen[dir]; dup {
+			a.errorf(CodeSharedDataDir, pm.mc.Name, pm.mc.Field("data-dir"),
+				"set spec.node.dataDir: \"\" (each member then uses <name>.etcd) or give the member its own flags.data-dir",
+				"%s: data dir %s is also %s's, and both run on this machine", pm.mc.Name, dir, other)
+			continue
+		}
+		seen[dir] = pm.mc.Name
+	}
 }
 
 func (a *analysis) memberWarnings(pm *parsedMember) {
