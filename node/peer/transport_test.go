@@ -3,6 +3,7 @@ package peer
 import (
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,4 +238,42 @@ func TestRemovePeerClosesStreams(t *testing.T) {
 	if len(b.raft.received()) != 0 {
 		t.Fatal("message delivered to a removed peer")
 	}
+}
+
+// TestConcurrentUse calls the API from several goroutines while peers come
+// and go, then stops in the middle of it; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	a := startNode(t, 1, 7, "127.0.0.1:0")
+	b := startNode(t, 2, 7, "127.0.0.1:0")
+	connect(a, b)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				switch g {
+				case 0:
+					a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, uint64(i)), msg(raftpb.MsgHeartbeat, 1, 3, uint64(i))})
+				case 1:
+					a.tr.AddPeer(3, []string{b.url})
+					a.tr.UpdatePeer(3, []string{b.url, a.url})
+					a.tr.RemovePeer(3)
+				case 2:
+					a.tr.ActiveSince(2)
+					a.tr.SetClusterID(7)
+				}
+			}
+		}()
+	}
+	waitFor(t, "traffic", func() bool { return len(b.raft.received()) > 100 })
+	a.tr.Stop()
+	close(done)
+	wg.Wait()
 }
