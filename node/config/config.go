@@ -51,6 +51,7 @@ type Config struct {
 	HeartbeatMs         uint
 	ElectionMs          uint
 	SnapshotCount       uint64
+	SnapshotCatchUp     uint64
 	QuotaBackendBytes   int64
 	MaxRequestBytes     uint
 	MaxTxnOps           uint

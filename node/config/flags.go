@@ -136,6 +136,7 @@ func newFlagSet(prog string, c *Config, meta *metaFlags) *flag.FlagSet {
 	fs.Var(mustSet(urlsValue{&c.ListenClientURLs}, DefaultListenClientURLs), "listen-client-urls", "List of URLs to listen on for client grpc traffic and http as long as --listen-client-http-urls is not specified.")
 	fs.Var(urlsValue{&c.ListenClientHTTPURLs}, "listen-client-http-urls", "List of URLs to listen on for http only client traffic.")
 	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "Number of committed transactions to trigger a snapshot to disk.")
+	fs.Uint64Var(&c.SnapshotCatchUp, "snapshot-catchup-entries", 5000, "Number of entries for a slow follower to catch-up after compacting the raft storage entries.")
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", 0, "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).")
 	fs.UintVar(&c.MaxRequestBytes, "max-request-bytes", DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
 	fs.UintVar(&c.MaxTxnOps, "max-txn-ops", 128, "Maximum number of operations permitted in a transaction.")

@@ -1,0 +1,239 @@
+// Command etcd-node is an etcd-compatible member: it takes etcd's flags and
+// ETCD_* variables and serves the etcd v3 API. See node/ for the parts.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	neturl "net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"etcdctl-wizard/node/api"
+	"etcdctl-wizard/node/config"
+	"etcdctl-wizard/node/server"
+	"etcdctl-wizard/node/version"
+)
+
+func main() {
+	os.Exit(run(filepath.Base(os.Args[0]), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is main without the process exit, so the exit status of every path
+// is explicit.
+func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
+	failf := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, fmt.Sprintf(format, a...))
+		return code
+	}
+	if len(args) > 0 && (args[0] == "gateway" || args[0] == "grpc-proxy") {
+		return failf(1, "'%s' is not available in this build of etcd-node yet", args[0])
+	}
+	cfg, res, err := config.Parse(prog, args, environ)
+	if err != nil {
+		return failf(config.ExitCode(err), "%v", err)
+	}
+	if res.Help {
+		config.Usage(stdout, prog)
+		return 0
+	}
+	if res.Version {
+		fmt.Fprintf(stdout, "etcd-node Version: %s\netcd API Version: %s\nGo Version: %s\nGo OS/Arch: %s/%s\n",
+			version.Build, version.Server, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	}
+	lg, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return failf(1, "%v", err)
+	}
+	defer lg.Sync()
+	for _, k := range res.EnvUsed {
+		lg.Info("recognized and used environment variable", zap.String("variable-name", k))
+	}
+	for _, w := range res.Warnings {
+		fields := make([]zap.Field, 0, len(w.Fields))
+		for k, v := range w.Fields {
+			fields = append(fields, zap.String(k, v))
+		}
+		lg.Warn(w.Msg, fields...)
+	}
+	if err := cfg.Validate(); err != nil {
+		return failf(1, "%v", err)
+	}
+
+	// The bootstrap checks come before anything that touches TLS or the
+	// network, so the guide's mistakes are reported as such.
+	if !hasWAL(cfg) && cfg.InitialClusterState == "new" && !cfg.UsesDiscovery() {
+		if _, err := config.CheckNewCluster(context.Background(), cfg, server.SystemResolver); err != nil {
+			return failf(1, "%v", err)
+		}
+	}
+	if err := notYetAvailable(cfg); err != nil {
+		return failf(1, "%v", err)
+	}
+
+	peerLns, err := listenAll(cfg.ListenPeerURLs)
+	if err != nil {
+		return failf(1, "%v", err)
+	}
+	clientLns, err := listenAll(cfg.ListenClientURLs)
+	if err != nil {
+		closeAll(peerLns)
+		return failf(1, "%v", err)
+	}
+	metricsLns, err := listenAll(cfg.ListenMetricsURLs)
+	if err != nil {
+		closeAll(peerLns)
+		closeAll(clientLns)
+		return failf(1, "%v", err)
+	}
+
+	fatalc := make(chan string, 1)
+	srv, err := server.New(context.Background(), cfg, server.Options{
+		Logger: lg,
+		Fatal: func(msg string) {
+			select {
+			case fatalc <- msg:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		closeAll(peerLns)
+		closeAll(clientLns)
+		closeAll(metricsLns)
+		lg.Error("bootstrap failed", zap.Error(err))
+		return failf(1, "%v", err)
+	}
+	var peerServers []*http.Server
+	for _, ln := range peerLns {
+		hs := &http.Server{Handler: srv.PeerHandler(), ReadHeaderTimeout: 10 * time.Second}
+		peerServers = append(peerServers, hs)
+		go hs.Serve(ln)
+	}
+	srv.Start()
+
+	handler := api.NewHTTPHandler(srv)
+	var ports []*api.ClientPort
+	serveClients := func() {
+		for _, ln := range clientLns {
+			g := api.NewGRPCServer(srv, int(cfg.MaxRequestBytes))
+			p := api.NewClientPort(ln, g, handler)
+			ports = append(ports, p)
+			go p.Serve()
+			lg.Info("ready to serve client requests")
+			lg.Warn("serving client traffic insecurely; this is strongly discouraged!", zap.String("address", ln.Addr().String()))
+		}
+		for _, ln := range metricsLns {
+			hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+			go hs.Serve(ln)
+		}
+	}
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	stop := func() {
+		for _, p := range ports {
+			p.Close()
+		}
+		for _, hs := range peerServers {
+			hs.Close()
+		}
+		srv.Stop()
+	}
+	ready := srv.Ready()
+	for {
+		select {
+		case <-ready:
+			serveClients()
+			ready = nil
+		case sig := <-sigc:
+			lg.Info("received signal; shutting down", zap.String("signal", sig.String()))
+			stop()
+			return 0
+		case msg := <-fatalc:
+			lg.Error(msg)
+			fmt.Fprintf(stderr, "%s: %s\n", prog, msg)
+			// The member is unusable; nothing acknowledged is lost by
+			// exiting, the WAL is synced on every write.
+			return 1
+		case <-srv.Removed():
+			lg.Warn("the member has been permanently removed from the cluster; exiting")
+			time.Sleep(time.Second) // let the conf change reach the other members' answers
+			stop()
+			return 0
+		}
+	}
+}
+
+func hasWAL(cfg *config.Config) bool {
+	m, _ := filepath.Glob(filepath.Join(cfg.WALPath(), "*.wal"))
+	return len(m) > 0
+}
+
+// notYetAvailable refuses, clearly, the flags of features this build does
+// not serve yet, instead of ignoring them.
+func notYetAvailable(cfg *config.Config) error {
+	var missing []string
+	for _, name := range []string{"cert-file", "key-file", "trusted-ca-file", "client-cert-auth", "client-crl-file",
+		"auto-tls", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth", "peer-crl-file",
+		"peer-auto-tls", "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "client-cert-allowed-hostname",
+		"discovery", "discovery-proxy", "discovery-srv", "discovery-srv-name", "discovery-endpoints", "discovery-token"} {
+		if cfg.IsSet(name) {
+			missing = append(missing, "--"+name)
+		}
+	}
+	for _, u := range append(append(append([]string(nil), config.URLStrings(cfg.ListenPeerURLs)...), config.URLStrings(cfg.ListenClientURLs)...),
+		config.URLStrings(cfg.AdvertiseClientURLs)...) {
+		if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "unix") {
+			missing = append(missing, u)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not available in this build of etcd-node yet: %s (TLS, unix sockets and discovery come in a later release; use http:// URLs and --initial-cluster)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func listenAll(urls []neturl.URL) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, u := range urls {
+		ln, err := net.Listen("tcp", u.Host)
+		if err != nil {
+			closeAll(out)
+			return nil, fmt.Errorf("cannot listen on %s: %w", u.String(), err)
+		}
+		out = append(out, ln)
+	}
+	return out, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// newLogger logs JSON lines on stderr like etcd: level, ts, caller, msg.
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q", level)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core, zap.AddCaller()), nil
+}

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"etcdctl-wizard/node/server"
+	"etcdctl-wizard/node/version"
+)
+
+// NewHTTPHandler serves etcd's HTTP endpoints of the client port (and of
+// --listen-metrics-urls).
+func NewHTTPHandler(s *server.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { serveHealth(s, w, r) })
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { serveVersion(s, w, r) })
+	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics().Registry, promhttp.HandlerOpts{}))
+	for _, p := range []struct {
+		path   string
+		checks []string
+	}{
+		{"/livez", []string{"serializable_read"}},
+		{"/readyz", []string{"data_corruption", "serializable_read", "linearizable_read", "non_learner"}},
+	} {
+		p := p
+		mux.HandleFunc(p.path, func(w http.ResponseWriter, r *http.Request) { serveProbe(s, p.checks, w, r, p.path) })
+		mux.HandleFunc(p.path+"/", func(w http.ResponseWriter, r *http.Request) { serveProbe(s, p.checks, w, r, p.path) })
+	}
+	return mux
+}
+
+func serveVersion(s *server.Server, w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	cluster := "not_decided"
+	if s.ServesClusterVersion() {
+		cluster = version.Cluster
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"etcdserver": version.Server, "etcdcluster": cluster, "storage": version.Storage})
+}
+
+type healthBody struct {
+	Health string `json:"health"`
+	Reason string `json:"reason"`
+}
+
+// serveHealth is etcd's /health: leader (unless ?serializable=true), then
+// a one-key read.
+func serveHealth(s *server.Server, w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	serializable := r.URL.Query().Get("serializable") == "true"
+	h := healthBody{Health: "true"}
+	if !serializable && s.Leader() == 0 {
+		h = healthBody{Health: "false", Reason: "RAFT NO LEADER"}
+	} else if err := readCheck(r.Context(), s, serializable); err != nil {
+		h = healthBody{Health: "false", Reason: "RANGE ERROR:" + err.Error()}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if h.Health != "true" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(h)
+}
+
+func readCheck(ctx context.Context, s *server.Server, serializable bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := s.Range(ctx, &pb.RangeRequest{Key: []byte("health"), Limit: 1, KeysOnly: true, Serializable: serializable})
+	return err
+}
+
+// serveProbe is etcd's /livez and /readyz: named checks, ?exclude=,
+// ?verbose, and each check at /<probe>/<check>.
+func serveProbe(s *server.Server, checks []string, w http.ResponseWriter, r *http.Request, base string) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if one := strings.TrimPrefix(r.URL.Path, base+"/"); one != r.URL.Path && one != "" {
+		found := false
+		for _, c := range checks {
+			if c == one {
+				found = true
+			}
+		}
+		if !found {
+			http.NotFound(w, r)
+			return
+		}
+		checks = []string{one}
+	}
+	excluded := map[string]bool{}
+	for _, e := range r.URL.Query()["exclude"] {
+		excluded[e] = true
+	}
+	var lines []string
+	failed := false
+	for _, c := range checks {
+		if excluded[c] {
+			lines = append(lines, fmt.Sprintf("[+]%s excluded: ok", c))
+			continue
+		}
+		if err := runCheck(r.Context(), s, c); err != nil {
+			failed = true
+			lines = append(lines, fmt.Sprintf("[-]%s failed: %v", c, err))
+		} else {
+			lines = append(lines, fmt.Sprintf("[+]%s ok", c))
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if failed {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+		fmt.Fprintf(w, "%s check failed\n", strings.TrimPrefix(base, "/"))
+		return
+	}
+	if _, verbose := r.URL.Query()["verbose"]; verbose {
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+		fmt.Fprintf(w, "%s check passed\n", strings.TrimPrefix(base, "/"))
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func runCheck(ctx context.Context, s *server.Server, check string) error {
+	switch check {
+	case "serializable_read":
+		return readCheck(ctx, s, true)
+	case "linearizable_read":
+		return readCheck(ctx, s, false)
+	case "non_learner":
+		if s.IsLearner() {
+			return fmt.Errorf("not supported for learner")
+		}
+	case "data_corruption":
+		// No corruption detection yet, hence no alarm to report.
+	}
+	return nil
+}

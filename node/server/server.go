@@ -1,0 +1,527 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+
+	"etcdctl-wizard/node/backend"
+	"etcdctl-wizard/node/config"
+	"etcdctl-wizard/node/mvcc"
+	"etcdctl-wizard/node/peer"
+	"etcdctl-wizard/node/snap"
+	"etcdctl-wizard/node/wal"
+)
+
+// Options are the knobs of a member beyond its etcd configuration.
+type Options struct {
+	Logger *zap.Logger
+	// Resolve turns host:port into ip:port for the advertise URL check;
+	// nil uses the system resolver.
+	Resolve config.Resolver
+	// PeerClient dials other members (TLS later); nil uses a plain client.
+	PeerClient *http.Client
+	// Fatal is called when the member must stop with an error the operator
+	// has to act on (e.g. a conflicting cluster ID). It must not return.
+	Fatal func(msg string)
+	// BackendBatchInterval overrides how often the backend commits.
+	BackendBatchInterval time.Duration
+}
+
+// walMetadata is stored at the head of the WAL: who this member is.
+type walMetadata struct {
+	NodeID    uint64 `json:"nodeID"`
+	ClusterID uint64 `json:"clusterID"`
+}
+
+// Server is one etcd-node member.
+type Server struct {
+	cfg *config.Config
+	lg  *zap.Logger
+	opt Options
+
+	id        uint64
+	clusterID atomic.Uint64
+
+	node        raft.Node
+	storage     *raft.MemoryStorage
+	wal         *wal.WAL
+	snapshotter *snap.Snapshotter
+	transport   *peer.Transport
+	cluster     *membership
+	metrics     *Metrics
+
+	// kvMu guards the backend and store pointers, which a snapshot from the
+	// leader replaces; readers hold it shared.
+	kvMu    sync.RWMutex
+	backend *backend.Backend
+	kv      *mvcc.Store
+
+	// Raft state the loop publishes for readers.
+	lead         atomic.Uint64
+	term         atomic.Uint64
+	committed    atomic.Uint64
+	appliedIndex atomic.Uint64
+	appliedTerm  uint64 // loop-owned
+	snapIndex    uint64 // loop-owned
+	confState    *raftpb.ConfState
+
+	waits     *waitRegistry
+	applyWait *indexWaiter
+	reqIDs    *idGenerator
+	reads     *readIndexer
+
+	snapMu    sync.Mutex
+	snapFiles map[uint64]string // outgoing snapshot db copies, by index
+
+	readyc    chan struct{} // closed once published and ready for clients
+	stopc     chan struct{}
+	donec     chan struct{}
+	stopOnce  sync.Once
+	removedc  chan struct{}
+	fatalOnce sync.Once
+	errc      chan error
+}
+
+// ErrStopped is returned to requests that arrive while the member stops.
+var ErrStopped = errors.New("etcdserver: server stopped")
+
+// New bootstraps a member from its configuration: restart from an existing
+// WAL, join an existing cluster, or start a new one. It runs every
+// bootstrap check before it returns; it opens no client listener.
+func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) {
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.PeerClient == nil {
+		opt.PeerClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	if opt.Fatal == nil {
+		opt.Fatal = func(msg string) { opt.Logger.Fatal(msg) }
+	}
+	s := &Server{
+		cfg: cfg, lg: opt.Logger, opt: opt,
+		metrics:   newMetrics(),
+		cluster:   newMembership(),
+		waits:     newWaitRegistry(),
+		applyWait: newIndexWaiter(),
+		snapFiles: map[uint64]string{},
+		readyc:    make(chan struct{}),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+		removedc:  make(chan struct{}),
+		errc:      make(chan error, 1),
+	}
+	if err := os.MkdirAll(cfg.SnapPath(), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create data dir %s: %w", cfg.DataDir, err)
+	}
+	if err := checkDirWritable(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	s.snapshotter = snap.New(cfg.SnapPath())
+
+	var err error
+	switch {
+	case wal.Exist(cfg.WALPath()):
+		err = s.restart()
+	case cfg.InitialClusterState == "existing":
+		err = s.joinExisting(ctx)
+	default:
+		err = s.bootstrapNew(ctx)
+	}
+	if err != nil {
+		s.closeStorage()
+		return nil, err
+	}
+	s.reqIDs = newIDGenerator(s.id, time.Now())
+	s.registerServerGauges()
+	s.reads = newReadIndexer(s)
+	return s, nil
+}
+
+func checkDirWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".touch")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func (s *Server) dbPath() string { return filepath.Join(s.cfg.SnapPath(), "db") }
+
+func (s *Server) openBackend() error {
+	b, err := backend.Open(s.dbPath(), backend.Options{
+		BatchInterval: s.opt.BackendBatchInterval,
+		OnCommit:      func(d time.Duration) { s.metrics.backendCommit.Observe(d.Seconds()) },
+	})
+	if err != nil {
+		return err
+	}
+	kv, err := mvcc.New(b)
+	if err != nil {
+		b.Close()
+		return err
+	}
+	s.backend, s.kv = b, kv
+	s.cluster.setStore(b)
+	return nil
+}
+
+func (s *Server) walOptions() wal.Options {
+	return wal.Options{OnFsync: func(d time.Duration) { s.metrics.walFsync.Observe(d.Seconds()) }}
+}
+
+// clusterVersion is what the peer port's /version reports.
+func (s *Server) clusterVersion() string {
+	if s.ServesClusterVersion() {
+		return versionCluster()
+	}
+	return "not_decided"
+}
+
+func (s *Server) raftConfig() *raft.Config {
+	ticks := int(s.cfg.ElectionMs / s.cfg.HeartbeatMs)
+	return &raft.Config{
+		ID:              s.id,
+		ElectionTick:    ticks,
+		HeartbeatTick:   1,
+		Storage:         s.storage,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 4096 / 8,
+		// A guard against unbounded memory when followers are slow.
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   s.cfg.PreVote,
+		Logger:                    newRaftLogger(s.lg),
+	}
+}
+
+func (s *Server) newTransport() {
+	s.transport = peer.New(peer.Config{
+		LocalID:        s.id,
+		ClusterID:      s.clusterID.Load(),
+		Raft:           (*raftAdapter)(s),
+		Logger:         s.lg,
+		Members:        s.peerMembers,
+		ServerVersion:  versionServer(),
+		ClusterVersion: s.clusterVersion,
+		SnapshotSource: s.snapshotSource,
+		SnapshotSink:   s.snapshotSink,
+		OnClusterIDMismatch: func(local, remote uint64) {
+			s.fatal(config.ConflictingClusterIDMessage(local, remote))
+		},
+		OnRemoved: func() { s.signalRemoved() },
+	})
+}
+
+// bootstrapNew starts a member of a new static cluster.
+func (s *Server) bootstrapNew(ctx context.Context) error {
+	resolve := s.opt.Resolve
+	if resolve == nil {
+		resolve = SystemResolver
+	}
+	b, err := config.CheckNewCluster(ctx, s.cfg, resolve)
+	if err != nil {
+		return err
+	}
+	s.id = b.LocalID
+	s.clusterID.Store(b.ClusterID)
+	if err := s.checkPeersAgree(ctx, b); err != nil {
+		return err
+	}
+	if err := s.openBackend(); err != nil {
+		return err
+	}
+	meta, _ := json.Marshal(walMetadata{NodeID: s.id, ClusterID: b.ClusterID})
+	if s.wal, err = wal.CreateWith(s.cfg.WALPath(), meta, s.walOptions()); err != nil {
+		return err
+	}
+	s.storage = raft.NewMemoryStorage()
+	var peers []raft.Peer
+	for _, name := range b.Members.Names() {
+		m := &Member{ID: b.IDs[name], PeerURLs: config.URLStrings(b.Members[name])}
+		if name == s.cfg.Name {
+			m.Name = name
+		}
+		ctxJSON, _ := json.Marshal(m)
+		peers = append(peers, raft.Peer{ID: m.ID, Context: ctxJSON})
+	}
+	s.newTransport()
+	s.node = raft.StartNode(s.raftConfig(), peers)
+	for _, name := range b.Members.Names() {
+		if id := b.IDs[name]; id != s.id {
+			s.transport.AddPeer(id, config.URLStrings(b.Members[name]))
+		}
+	}
+	s.lg.Info("starting a new member of a new cluster",
+		zap.String("local-member-id", config.IDString(s.id)), zap.String("cluster-id", config.IDString(b.ClusterID)))
+	return nil
+}
+
+// checkPeersAgree asks the other members named in --initial-cluster for
+// their cluster ID before this member starts raft: a member started with a
+// different initial cluster or token would otherwise corrupt nothing but
+// retry forever (upstream); etcd-node stops with the guide's error instead.
+// It also refuses to bootstrap a member that the cluster already started.
+func (s *Server) checkPeersAgree(ctx context.Context, b *config.Bootstrap) error {
+	for _, name := range b.Members.Names() {
+		if name == s.cfg.Name {
+			continue
+		}
+		for _, u := range config.URLStrings(b.Members[name]) {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			cid, members, err := peer.FetchMembers(pctx, s.opt.PeerClient, []string{u})
+			cancel()
+			if err != nil {
+				continue // not up yet: the normal case while a cluster forms
+			}
+			if cid != b.ClusterID {
+				return &config.CheckError{Code: config.CodeConflictingClusterID, Member: s.cfg.Name, Field: "initial-cluster",
+					Msg: config.ConflictingClusterIDMessage(b.ClusterID, cid)}
+			}
+			for _, m := range members {
+				if m.ID == s.id && len(m.ClientURLs) > 0 {
+					return fmt.Errorf("member %s has already been bootstrapped", config.IDString(s.id))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// joinExisting starts a member that was added with `member add`.
+func (s *Server) joinExisting(ctx context.Context) error {
+	members, err := config.CheckJoinExisting(s.cfg)
+	if err != nil {
+		return err
+	}
+	var others []string
+	for _, name := range members.Names() {
+		if name != s.cfg.Name {
+			others = append(others, config.URLStrings(members[name])...)
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cid, remote, err := peer.FetchMembers(fctx, s.opt.PeerClient, others)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot fetch cluster info from peer urls: %w", err)
+	}
+	if len(remote) == 0 {
+		return errors.New("failed to get raft cluster member(s) from the given URLs")
+	}
+	if len(remote) != len(members) {
+		return fmt.Errorf("error validating peerURLs %s: member count is unequal", members.String())
+	}
+	local := config.URLStrings(members[s.cfg.Name])
+	for _, m := range remote {
+		if sameStrings(m.PeerURLs, local) {
+			s.id = m.ID
+		}
+	}
+	if s.id == 0 {
+		return fmt.Errorf("error validating peerURLs %s: no existing member has the peer URLs %v of %s (add it first with 'etcdctl member add')", members.String(), local, s.cfg.Name)
+	}
+	s.clusterID.Store(cid)
+	if err := s.openBackend(); err != nil {
+		return err
+	}
+	// The membership itself is rebuilt from the log or a snapshot the
+	// leader sends, like on any member; the remote list only tells the
+	// transport where the others are.
+	meta, _ := json.Marshal(walMetadata{NodeID: s.id, ClusterID: cid})
+	if s.wal, err = wal.CreateWith(s.cfg.WALPath(), meta, s.walOptions()); err != nil {
+		return err
+	}
+	s.storage = raft.NewMemoryStorage()
+	s.newTransport()
+	s.node = raft.RestartNode(s.raftConfig())
+	for _, m := range remote {
+		if m.ID != s.id {
+			s.transport.AddPeer(m.ID, m.PeerURLs)
+		}
+	}
+	s.lg.Info("joining an existing cluster", zap.String("local-member-id", config.IDString(s.id)), zap.String("cluster-id", config.IDString(cid)))
+	return nil
+}
+
+// restart resumes a member from its WAL and snapshot; --initial-cluster*
+// flags are ignored, as etcd does.
+func (s *Server) restart() error {
+	if s.cfg.UsesDiscovery() {
+		s.lg.Warn(fmt.Sprintf("discovery token ignored since a cluster has already been initialized. Valid log found at %s", s.cfg.DataDir))
+	}
+	r, err := wal.LoadRaftStorage(s.cfg.WALPath(), s.cfg.SnapPath(), s.walOptions())
+	if err != nil {
+		return err
+	}
+	s.wal, s.storage = r.WAL, r.Storage
+	if r.Repair != nil {
+		s.lg.Warn("repaired a torn write at the end of the WAL", zap.String("detail", r.Repair.String()))
+	}
+	var meta walMetadata
+	if err := json.Unmarshal(r.Metadata, &meta); err != nil || meta.NodeID == 0 {
+		return fmt.Errorf("WAL in %s has unreadable metadata; the data dir is damaged", s.cfg.WALPath())
+	}
+	s.id = meta.NodeID
+	s.clusterID.Store(meta.ClusterID)
+	if snapshot := r.Snapshot; snapshot != nil {
+		md := snapshot.GetMetadata()
+		if err := s.installPendingSnapshotDB(md.GetIndex()); err != nil {
+			return err
+		}
+		if err := s.cluster.restoreSnapshot(snapshot.GetData()); err != nil {
+			return err
+		}
+		s.snapIndex = md.GetIndex()
+		s.confState = md.GetConfState()
+		s.appliedIndex.Store(s.snapIndex)
+		s.appliedTerm = md.GetTerm()
+	}
+	if err := s.openBackend(); err != nil {
+		return err
+	}
+	s.newTransport()
+	s.node = raft.RestartNode(s.raftConfig())
+	for _, m := range s.cluster.list() {
+		if m.ID != s.id {
+			s.transport.AddPeer(m.ID, m.PeerURLs)
+		}
+	}
+	ci, _ := s.backend.ConsistentIndex()
+	s.lg.Info("restarting member", zap.String("local-member-id", config.IDString(s.id)),
+		zap.String("cluster-id", config.IDString(meta.ClusterID)), zap.Uint64("commit-index", r.HardState.GetCommit()),
+		zap.Uint64("consistent-index", ci), zap.Uint64("snapshot-index", s.snapIndex))
+	return nil
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x := map[string]bool{}
+	for _, s := range a {
+		x[s] = true
+	}
+	for _, s := range b {
+		if !x[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// Start runs the raft loop and publishes the member's name and client URLs
+// through raft; Ready is closed once that is committed.
+func (s *Server) Start() {
+	go s.run()
+	go s.reads.run()
+	go s.publish()
+}
+
+// Ready is closed once the member has published itself and may serve clients.
+func (s *Server) Ready() <-chan struct{} { return s.readyc }
+
+// Removed is closed when the cluster removed this member.
+func (s *Server) Removed() <-chan struct{} { return s.removedc }
+
+// Done is closed once the raft loop has stopped.
+func (s *Server) Done() <-chan struct{} { return s.donec }
+
+// PeerHandler serves the peer port.
+func (s *Server) PeerHandler() http.Handler { return s.transport.Handler() }
+
+// ID is the local member ID.
+func (s *Server) ID() uint64 { return s.id }
+
+// ClusterID is the cluster's ID.
+func (s *Server) ClusterID() uint64 { return s.clusterID.Load() }
+
+// Leader is the current leader's ID, 0 when there is none.
+func (s *Server) Leader() uint64 { return s.lead.Load() }
+
+// Term is the current raft term.
+func (s *Server) Term() uint64 { return s.term.Load() }
+
+// Metrics is the member's Prometheus registry.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func (s *Server) publish() {
+	attr := &Member{ID: s.id, Name: s.cfg.Name, ClientURLs: config.URLStrings(s.cfg.AdvertiseClientURLs)}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
+		err := s.proposeMemberAttr(ctx, attr)
+		cancel()
+		if err == nil {
+			s.lg.Info("published local member to cluster through raft", zap.String("local-member-id", config.IDString(s.id)),
+				zap.String("local-member-name", s.cfg.Name), zap.Strings("local-member-client-urls", attr.ClientURLs),
+				zap.String("cluster-id", config.IDString(s.ClusterID())))
+			close(s.readyc)
+			return
+		}
+		select {
+		case <-s.stopc:
+			return
+		default:
+		}
+		s.lg.Warn("failed to publish local member to cluster through raft; retrying", zap.Error(err))
+	}
+}
+
+func (s *Server) requestTimeout() time.Duration {
+	return 5*time.Second + 2*time.Duration(s.cfg.ElectionMs)*time.Millisecond
+}
+
+// fatal reports an unrecoverable condition once.
+func (s *Server) fatal(msg string) {
+	s.fatalOnce.Do(func() { s.opt.Fatal(msg) })
+}
+
+func (s *Server) signalRemoved() {
+	select {
+	case <-s.removedc:
+	default:
+		close(s.removedc)
+	}
+}
+
+// Stop ends the member gracefully: it stops taking new work, finishes the
+// entry being applied, and closes the WAL and the backend.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopc)
+		<-s.donec
+		s.transport.Stop()
+		s.node.Stop()
+		s.closeStorage()
+	})
+}
+
+func (s *Server) closeStorage() {
+	if s.wal != nil {
+		if err := s.wal.Close(); err != nil {
+			s.lg.Warn("closing the WAL", zap.Error(err))
+		}
+	}
+	s.kvMu.Lock()
+	defer s.kvMu.Unlock()
+	if s.backend != nil {
+		if err := s.backend.Close(); err != nil {
+			s.lg.Warn("closing the backend", zap.Error(err))
+		}
+		s.backend = nil
+	}
+}
