@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"etcdctl-wizard/node/server"
 	"etcdctl-wizard/node/version"

@@ -141,7 +141,7 @@ func (r *raftAdapter) Process(ctx context.Context, m *raftpb.Message) error {
 	return s.node.Step(ctx, m)
 }
 
-func (r *raftAdapter) IsIDRemoved(id uint64) bool { return (*Server)(r).cluster.isRemoved(id) }
+func (r *raftAdapter) IsIDRemoved(id uint64) bool  { return (*Server)(r).cluster.isRemoved(id) }
 func (r *raftAdapter) ReportUnreachable(id uint64) { (*Server)(r).node.ReportUnreachable(id) }
 func (r *raftAdapter) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	s := (*Server)(r)
