@@ -39,13 +39,6 @@ func (w *waitRegistry) trigger(id uint64, r applyResult) {
 	}
 }
 
-// pending is the number of proposals waiting for apply.
-func (w *waitRegistry) pending() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.m)
-}
-
 // indexWaiter wakes goroutines once the applied index reaches a value.
 type indexWaiter struct {
 	mu      sync.Mutex

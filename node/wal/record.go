@@ -63,8 +63,6 @@ func (b *frameBuilder) reset() {
 	b.buf = append(b.buf[:0], make([]byte, frameHeaderLen)...)
 }
 
-func (b *frameBuilder) empty() bool { return len(b.buf) <= frameHeaderLen }
-
 func (b *frameBuilder) addRaw(t recordType, p []byte) {
 	b.buf = append(b.buf, byte(t))
 	b.buf = binary.AppendUvarint(b.buf, uint64(len(p)))

@@ -340,7 +340,9 @@ func TestStartClusterErrors(t *testing.T) {
 
 	// A member that exits at once is reported without waiting for the deadline.
 	c, err = StartCluster(context.Background(), ClusterConfig{Binary: "/bin/false", Size: 1, DataDirRoot: t.TempDir(), StartWait: time.Minute})
-	defer c.Close()
+	if c != nil {
+		defer c.Close()
+	}
 	if err == nil || !strings.Contains(err.Error(), "exited before becoming healthy") {
 		t.Errorf("cluster of /bin/false: %v", err)
 	}
