@@ -182,7 +182,9 @@ func (a *analysis) sortFindings() {
 }
 
 var (
-	memberNameRE = regexp.MustCompile(`^[^\s=,]+$`)
+	// Names end up in --initial-cluster and in exported file names, so
+	// they stay within what both carry safely.
+	memberNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	hostnameRE   = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 )
 
@@ -254,8 +256,8 @@ func (a *analysis) checkStructure() {
 			a.errorf(CodeMemberNameMissing, "", memberPath(i, "name"), "give every member a unique name, e.g. infra0",
 				"%s has no name (%s)", who, memberPath(i, "name"))
 		case !memberNameRE.MatchString(m.Name):
-			a.errorf(CodeMemberNameInvalid, m.Name, memberPath(i, "name"), "use letters, digits, '-', '_' or '.'",
-				"%s: name %q contains a space, '=' or ',', which --initial-cluster cannot carry", who, m.Name)
+			a.errorf(CodeMemberNameInvalid, m.Name, memberPath(i, "name"), "use letters, digits, '-', '_' or '.', starting with a letter or digit",
+				"%s: name %q has characters that --initial-cluster or a file name cannot carry", who, m.Name)
 		default:
 			if j, dup := names[m.Name]; dup {
 				code, msg := CodeDuplicateMemberName, "%s: name %q is also used by %s; --initial-cluster needs unique names"

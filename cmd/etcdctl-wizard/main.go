@@ -9,11 +9,10 @@ import (
 	"os"
 	"runtime"
 
+	"etcdctl-wizard/node/version"
+
 	"github.com/spf13/cobra"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // exitError carries an exit status for errors already reported to the
 // user, so that main does not print them twice.
@@ -73,7 +72,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "etcdctl-wizard %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "etcdctl-wizard %s (%s, %s/%s)\n", version.Build, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}

@@ -251,6 +251,9 @@ func runExport(stdin io.Reader, stdout, stderr io.Writer, o exportOptions) error
 		if strings.HasSuffix(f.Name, ".env") {
 			mode = 0o600
 		}
+		if f.Name != filepath.Base(f.Name) || strings.HasPrefix(f.Name, ".") {
+			return fmt.Errorf("refusing to write %q: member and cluster names must not hold path elements", f.Name)
+		}
 		dst := filepath.Join(o.outDir, f.Name)
 		if err := plan.WriteFileAtomic(dst, f.Data, mode); err != nil {
 			return err
