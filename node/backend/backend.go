@@ -68,6 +68,7 @@ type Backend struct {
 	wtx      *bolt.Tx
 	wbuckets map[string]*bolt.Bucket
 	pending  int
+	ciDirty  bool  // the consistent index changed since the last commit
 	failed   error // sticky: a failed commit leaves memory ahead of disk for good
 	closed   bool
 
@@ -78,6 +79,10 @@ type Backend struct {
 	view    *view
 	buf     map[string]map[string]bufEntry
 	rclosed bool
+
+	// win is the shared snapshot of readers during a commit (see joinWindow).
+	win   atomic.Pointer[window]
+	winMu sync.Mutex
 
 	ci        atomic.Pointer[consistentIndex]
 	size      atomic.Int64
@@ -185,6 +190,9 @@ func (b *Backend) beginLocked() error {
 	}
 	v := newView(rtx)
 	b.mu.Lock()
+	// No reader is inside (mu is held), so every window is closed already; forget
+	// it, as its snapshot may predate the commit whose writes leave the buffer now.
+	b.win.Store(nil)
 	b.view = v
 	b.buf = nil
 	b.mu.Unlock()
@@ -220,7 +228,7 @@ func (b *Backend) run() {
 			return
 		case <-t.C:
 			b.wmu.Lock()
-			if !b.closed && b.failed == nil && b.pending > 0 {
+			if !b.closed && b.failed == nil && b.dirtyLocked() {
 				// The error is sticky in b.failed and reported to the next writer.
 				_ = b.commitLocked(true)
 			}
@@ -232,11 +240,14 @@ func (b *Backend) run() {
 // commitLocked commits the batch. wmu is held. When reopen is false (Close), no new
 // batch is started.
 func (b *Backend) commitLocked(reopen bool) error {
-	// The shared snapshot is closed before committing: a commit that grows the
+	// The backend's snapshot is closed before committing: a commit that grows the
 	// mmap waits for every open read transaction, and this one would never end.
-	// Until the new snapshot is installed, readers open private read transactions;
-	// any snapshot taken before or after this commit, overlaid with the buffer
-	// (which still holds every write of this batch), gives the same answer.
+	// Until the new snapshot is installed, readers share short-lived windows (see
+	// joinWindow); any snapshot taken before or after this commit, overlaid with
+	// the buffer (which still holds every write of this batch), gives the same answer.
+	if err := b.writeConsistentIndex(); err != nil {
+		return b.fail(fmt.Errorf("backend: commit %s: %w", b.path, err))
+	}
 	b.mu.Lock()
 	old := b.view
 	b.view = nil
@@ -268,11 +279,13 @@ func (b *Backend) ForceCommit() error {
 	if err := b.usableLocked(); err != nil {
 		return err
 	}
-	if b.pending == 0 {
+	if !b.dirtyLocked() {
 		return nil
 	}
 	return b.commitLocked(true)
 }
+
+func (b *Backend) dirtyLocked() bool { return b.pending > 0 || b.ciDirty }
 
 func (b *Backend) usableLocked() error {
 	if b.closed {
@@ -296,12 +309,13 @@ func (b *Backend) Close() error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	var err error
-	if b.failed == nil && b.pending > 0 {
+	if b.failed == nil && b.dirtyLocked() {
 		err = b.commitLocked(false)
 	}
 	b.mu.Lock()
 	v := b.view
 	b.view, b.buf, b.rclosed = nil, nil, true
+	b.win.Store(nil)
 	b.mu.Unlock()
 	if v != nil {
 		_ = v.tx.Rollback()

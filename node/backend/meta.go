@@ -40,24 +40,38 @@ func readConsistentIndex(tx *bolt.Tx) (consistentIndex, error) {
 	return ci, nil
 }
 
-// SetConsistentIndex records that the raft entry index (of term) is applied, in
-// the same batch as the writes it made. A lower index than the current one is
-// ignored: replaying old entries must never move the replay point backwards.
+// SetConsistentIndex records that the raft entry index (of term) is applied. It is
+// written into the batch just before the batch commits, so the stored index always
+// covers exactly the writes committed with it (etcd does the same in a pre-commit
+// hook). A lower index than the current one is ignored: replaying old entries must
+// never move the replay point backwards.
 func (t *WriteTx) SetConsistentIndex(index, term uint64) error {
 	cur := t.b.ci.Load()
 	if index < cur.index || (index == cur.index && term == cur.term) {
 		return nil
 	}
-	var ib, tb [8]byte
-	binary.BigEndian.PutUint64(ib[:], index)
-	binary.BigEndian.PutUint64(tb[:], term)
-	if err := t.Put(MetaBucket, consistentIndexKey, ib[:]); err != nil {
-		return err
-	}
-	if err := t.Put(MetaBucket, termKey, tb[:]); err != nil {
-		return err
-	}
 	t.b.ci.Store(&consistentIndex{index: index, term: term})
+	t.b.ciDirty = true
+	return nil
+}
+
+// writeConsistentIndex puts the in-memory consistent index into the batch. wmu is held.
+func (b *Backend) writeConsistentIndex() error {
+	if !b.ciDirty {
+		return nil
+	}
+	ci := b.ci.Load()
+	var ib, tb [8]byte
+	binary.BigEndian.PutUint64(ib[:], ci.index)
+	binary.BigEndian.PutUint64(tb[:], ci.term)
+	tx := &WriteTx{b: b}
+	if err := tx.Put(MetaBucket, consistentIndexKey, ib[:]); err != nil {
+		return err
+	}
+	if err := tx.Put(MetaBucket, termKey, tb[:]); err != nil {
+		return err
+	}
+	b.ciDirty = false
 	return nil
 }
 

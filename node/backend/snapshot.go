@@ -20,7 +20,7 @@ func (b *Backend) Snapshot(w io.Writer) (int64, error) {
 		b.wmu.Unlock()
 		return 0, err
 	}
-	if b.pending > 0 {
+	if b.dirtyLocked() {
 		if err := b.commitLocked(true); err != nil {
 			b.wmu.Unlock()
 			return 0, err
@@ -128,7 +128,7 @@ func (b *Backend) Defrag() error {
 	if err := b.usableLocked(); err != nil {
 		return err
 	}
-	if b.pending > 0 {
+	if b.dirtyLocked() {
 		if err := b.commitLocked(true); err != nil {
 			return err
 		}
@@ -187,6 +187,7 @@ func (b *Backend) reopenLocked() error {
 		return b.fail(fmt.Errorf("backend: begin write on %s: %w", b.path, err))
 	}
 	b.view, b.buf = newView(rtx), nil
+	b.win.Store(nil)
 	b.wtx, b.wbuckets, b.pending = wtx, make(map[string]*bolt.Bucket), 0
 	b.updateSize(rtx)
 	return nil

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -32,12 +34,68 @@ type bufEntry struct {
 	deleted bool
 }
 
+// windowAge bounds how long a commit-window snapshot takes new readers. A commit
+// that must grow the mmap waits until every read transaction is closed; a window
+// that no reader joins any more closes with its last reader, so the wait is bounded.
+const windowAge = 5 * time.Millisecond
+
+// window is a read snapshot shared by the readers that arrive while a commit has
+// the backend's own snapshot closed. Only readers hold it: it is rolled back by
+// the last one to leave, never kept open by the backend.
+type window struct {
+	*view
+	refs    atomic.Int64 // readers inside; 0 means closed
+	expires time.Time
+}
+
+func (w *window) tryAcquire() bool {
+	for {
+		n := w.refs.Load()
+		if n == 0 {
+			return false
+		}
+		if w.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (w *window) release() {
+	if w.refs.Add(-1) == 0 {
+		_ = w.tx.Rollback()
+	}
+}
+
+func (w *window) joinable() bool { return w != nil && time.Now().Before(w.expires) && w.tryAcquire() }
+
+// joinWindow returns a fresh commit-window snapshot, opening one if needed. One
+// reader opens it (under winMu) while the others wait and then join, so bbolt's
+// transaction bookkeeping is touched once per window, not once per read.
+func (b *Backend) joinWindow() (*window, error) {
+	if w := b.win.Load(); w.joinable() {
+		return w, nil
+	}
+	b.winMu.Lock()
+	defer b.winMu.Unlock()
+	if w := b.win.Load(); w.joinable() {
+		return w, nil
+	}
+	tx, err := b.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("backend: begin read on %s: %w", b.path, err)
+	}
+	w := &window{view: newView(tx), expires: time.Now().Add(windowAge)}
+	w.refs.Store(1)
+	b.win.Store(w)
+	return w, nil
+}
+
 // ReadTx reads the backend's current state: committed data overlaid with the
 // writes of the open batch. It is valid only inside the View callback.
 type ReadTx struct {
 	b   *Backend
-	v   *view
-	own *bolt.Tx // private snapshot while a commit has the shared one closed
+	v   *view   // the backend's snapshot of the last commit
+	w   *window // while a commit runs, a shared window instead
 	err error
 }
 
@@ -52,8 +110,8 @@ func (b *Backend) View(fn func(tx *ReadTx) error) error {
 	}
 	rt := &ReadTx{b: b, v: b.view}
 	err := fn(rt)
-	if rt.own != nil {
-		_ = rt.own.Rollback()
+	if rt.w != nil {
+		rt.w.release()
 	}
 	if err == nil {
 		err = rt.err
@@ -82,15 +140,15 @@ func (t *ReadTx) bucket(name []byte) *bolt.Bucket {
 	if t.v != nil {
 		return t.v.buckets[string(name)]
 	}
-	if t.own == nil {
-		tx, err := t.b.db.Begin(false)
+	if t.w == nil {
+		w, err := t.b.joinWindow()
 		if err != nil {
-			t.err = fmt.Errorf("backend: begin read on %s: %w", t.b.path, err)
+			t.err = err
 			return nil
 		}
-		t.own = tx
+		t.w = w
 	}
-	return t.own.Bucket(name)
+	return t.w.buckets[string(name)]
 }
 
 // WriteTx writes into the open batch. It is valid only inside the Update callback.
