@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	neturl "net/url"
@@ -82,6 +83,10 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 	if err := notYetAvailable(cfg); err != nil {
 		return failf(1, "%v", err)
 	}
+	tlsSet, err := setupTLS(cfg, lg)
+	if err != nil {
+		return failf(1, "%v", err)
+	}
 
 	peerLns, err := listenAll(cfg.ListenPeerURLs)
 	if err != nil {
@@ -101,7 +106,8 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 
 	fatalc := make(chan string, 1)
 	srv, err := server.New(context.Background(), cfg, server.Options{
-		Logger: lg,
+		Logger:  lg,
+		PeerTLS: tlsSet.peerClient,
 		Fatal: func(msg string) {
 			select {
 			case fatalc <- msg:
@@ -117,22 +123,32 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 		return failf(1, "%v", err)
 	}
 	var peerServers []*http.Server
-	for _, ln := range peerLns {
-		hs := &http.Server{Handler: srv.PeerHandler(), ReadHeaderTimeout: 10 * time.Second}
+	for i, ln := range peerLns {
+		hs := &http.Server{Handler: srv.PeerHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(lg)}
 		peerServers = append(peerServers, hs)
+		if cfg.ListenPeerURLs[i].Scheme == "https" {
+			hs.TLSConfig = tlsSet.peerServer
+			go hs.ServeTLS(ln, "", "")
+			continue
+		}
 		go hs.Serve(ln)
 	}
 	srv.Start()
 
 	handler := api.NewHTTPHandler(srv)
-	var ports []*api.ClientPort
+	var closers []io.Closer
 	serveClients := func() {
-		for _, ln := range clientLns {
+		for i, ln := range clientLns {
 			g := api.NewGRPCServer(srv, int(cfg.MaxRequestBytes))
-			p := api.NewClientPort(ln, g, handler)
-			ports = append(ports, p)
-			go p.Serve()
 			lg.Info("ready to serve client requests")
+			if cfg.ListenClientURLs[i].Scheme == "https" {
+				closers = append(closers, api.ServeTLS(ln, tlsSet.clientServer, g, handler, httpErrorLog(lg)))
+				lg.Info("serving client traffic securely", zap.String("address", ln.Addr().String()))
+				continue
+			}
+			p := api.NewClientPort(ln, g, handler)
+			closers = append(closers, p)
+			go p.Serve()
 			lg.Warn("serving client traffic insecurely; this is strongly discouraged!", zap.String("address", ln.Addr().String()))
 		}
 		for _, ln := range metricsLns {
@@ -144,8 +160,8 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 	stop := func() {
-		for _, p := range ports {
-			p.Close()
+		for _, c := range closers {
+			c.Close()
 		}
 		for _, hs := range peerServers {
 			hs.Close()
@@ -186,22 +202,18 @@ func hasWAL(cfg *config.Config) bool {
 // not serve yet, instead of ignoring them.
 func notYetAvailable(cfg *config.Config) error {
 	var missing []string
-	for _, name := range []string{"cert-file", "key-file", "trusted-ca-file", "client-cert-auth", "client-crl-file",
-		"auto-tls", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth", "peer-crl-file",
-		"peer-auto-tls", "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "client-cert-allowed-hostname",
-		"discovery", "discovery-proxy", "discovery-srv", "discovery-srv-name", "discovery-endpoints", "discovery-token"} {
+	for _, name := range []string{"discovery", "discovery-proxy", "discovery-srv", "discovery-srv-name", "discovery-endpoints", "discovery-token"} {
 		if cfg.IsSet(name) {
 			missing = append(missing, "--"+name)
 		}
 	}
-	for _, u := range append(append(append([]string(nil), config.URLStrings(cfg.ListenPeerURLs)...), config.URLStrings(cfg.ListenClientURLs)...),
-		config.URLStrings(cfg.AdvertiseClientURLs)...) {
-		if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "unix") {
-			missing = append(missing, u)
+	for _, u := range append(append([]neturl.URL(nil), cfg.ListenPeerURLs...), cfg.ListenClientURLs...) {
+		if strings.HasPrefix(u.Scheme, "unix") {
+			missing = append(missing, u.String())
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("not available in this build of etcd-node yet: %s (TLS, unix sockets and discovery come in a later release; use http:// URLs and --initial-cluster)", strings.Join(missing, ", "))
+		return fmt.Errorf("not available in this build of etcd-node yet: %s (discovery and unix sockets come in a later release; use --initial-cluster and http(s):// URLs)", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -223,6 +235,16 @@ func closeAll(lns []net.Listener) {
 	for _, ln := range lns {
 		ln.Close()
 	}
+}
+
+// httpErrorLog sends net/http's own complaints (rejected TLS handshakes)
+// to the JSON log instead of raw lines on stderr.
+func httpErrorLog(lg *zap.Logger) *log.Logger {
+	l, err := zap.NewStdLogAt(lg.With(zap.String("source", "http")), zap.WarnLevel)
+	if err != nil {
+		return nil
+	}
+	return l
 }
 
 // newLogger logs JSON lines on stderr like etcd: level, ts, caller, msg.

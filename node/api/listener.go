@@ -3,9 +3,12 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
+	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,3 +125,23 @@ func (l *chanListener) close() { l.closed.Do(func() { close(l.done) }) }
 
 func (l *chanListener) Close() error   { l.close(); return nil }
 func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// ServeTLS serves an https client port: one net/http server speaking HTTP/1
+// and HTTP/2, handing gRPC requests to g and the rest to h, as etcd does
+// for TLS client ports.
+func ServeTLS(ln net.Listener, cfg *tls.Config, g *grpc.Server, h http.Handler, errorLog *log.Logger) *http.Server {
+	hs := &http.Server{
+		TLSConfig:         cfg,
+		ErrorLog:          errorLog,
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+				g.ServeHTTP(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		}),
+	}
+	go hs.ServeTLS(ln, "", "")
+	return hs
+}

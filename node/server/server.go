@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,8 +31,8 @@ type Options struct {
 	// Resolve turns host:port into ip:port for the advertise URL check;
 	// nil uses the system resolver.
 	Resolve config.Resolver
-	// PeerClient dials other members (TLS later); nil uses a plain client.
-	PeerClient *http.Client
+	// PeerTLS dials other members over https; nil dials only http.
+	PeerTLS *tls.Config
 	// Fatal is called when the member must stop with an error the operator
 	// has to act on (e.g. a conflicting cluster ID). It must not return.
 	Fatal func(msg string)
@@ -103,9 +104,6 @@ var ErrStopped = errors.New("etcdserver: server stopped")
 func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) {
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
-	}
-	if opt.PeerClient == nil {
-		opt.PeerClient = &http.Client{Timeout: 5 * time.Second}
 	}
 	if opt.Fatal == nil {
 		opt.Fatal = func(msg string) { opt.Logger.Fatal(msg) }
@@ -180,6 +178,11 @@ func (s *Server) openBackend() error {
 	return nil
 }
 
+// peerClient asks other members' peer ports (GET /members) before raft runs.
+func (s *Server) peerClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: s.opt.PeerTLS}}
+}
+
 func (s *Server) walOptions() wal.Options {
 	return wal.Options{OnFsync: func(d time.Duration) { s.metrics.walFsync.Observe(d.Seconds()) }}
 }
@@ -215,6 +218,7 @@ func (s *Server) newTransport() {
 		ClusterID:      s.clusterID.Load(),
 		Raft:           (*raftAdapter)(s),
 		Logger:         s.lg,
+		TLS:            s.opt.PeerTLS,
 		Members:        s.peerMembers,
 		ServerVersion:  versionServer(),
 		ClusterVersion: s.clusterVersion,
@@ -283,7 +287,7 @@ func (s *Server) checkPeersAgree(ctx context.Context, b *config.Bootstrap) error
 		}
 		for _, u := range config.URLStrings(b.Members[name]) {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			cid, members, err := peer.FetchMembers(pctx, s.opt.PeerClient, []string{u})
+			cid, members, err := peer.FetchMembers(pctx, s.peerClient(time.Second), []string{u})
 			cancel()
 			if err != nil {
 				continue // not up yet: the normal case while a cluster forms
@@ -315,7 +319,7 @@ func (s *Server) joinExisting(ctx context.Context) error {
 		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	cid, remote, err := peer.FetchMembers(fctx, s.opt.PeerClient, others)
+	cid, remote, err := peer.FetchMembers(fctx, s.peerClient(10*time.Second), others)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("cannot fetch cluster info from peer urls: %w", err)
