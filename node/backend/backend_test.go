@@ -459,3 +459,53 @@ func TestConcurrentReadersDuringCommits(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCommitsThatRemapDoNotDeadlock: with a tiny initial mmap every few commits
+// must grow the mapping, which waits for all open read transactions. Readers that
+// keep reading throughout must not hold a snapshot that the commit waits for.
+func TestCommitsThatRemapDoNotDeadlock(t *testing.T) {
+	b := openTest(t, dbPath(t), Options{BatchLimit: 20, InitialMmapSize: 32 << 10})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, _, err := b.Get(testBucket, []byte("k000001")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan error, 1)
+	go func() {
+		val := bytes.Repeat([]byte("v"), 1024)
+		for i := range 1500 {
+			if err := b.Put(testBucket, fmt.Appendf(nil, "k%06d", i), val); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- b.ForceCommit()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("writer stuck: a commit that grows the mmap waits for a read transaction that never ends")
+	}
+	close(stop)
+	wg.Wait()
+	if b.SizeBytes() < 1<<20 {
+		t.Errorf("db only %d bytes: the test did not grow the mapping", b.SizeBytes())
+	}
+}

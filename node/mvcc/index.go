@@ -94,11 +94,10 @@ func (ki *keyIndex) get(rev int64) (modified, created revision, ver int64, ok bo
 	return revision{}, revision{}, 0, false
 }
 
-// compact drops revisions not needed to read at rev or later, recording in keep the
-// ones at or below rev that stay (the value of a live key as of rev, and a tombstone
-// at exactly rev, which etcd 3.7 keeps so watchers resuming at rev see the delete).
-func (ki *keyIndex) compact(rev int64, keep map[revision]struct{}) {
-	gi := 0
+// compactPoint finds what compacting at rev keeps: the generation index gi from
+// which generations survive, and in it the index n of the newest revision at or
+// below rev (-1 if none), which it records in keep.
+func (ki *keyIndex) compactPoint(rev int64, keep map[revision]struct{}) (gi, n int) {
 	for gi < len(ki.generations)-1 {
 		g := ki.generations[gi]
 		if g.revs[len(g.revs)-1].main >= rev {
@@ -106,15 +105,40 @@ func (ki *keyIndex) compact(rev int64, keep map[revision]struct{}) {
 		}
 		gi++
 	}
-	g := &ki.generations[gi]
-	for n := len(g.revs) - 1; n >= 0; n-- {
+	g := ki.generations[gi]
+	for n = len(g.revs) - 1; n >= 0; n-- {
 		if g.revs[n].main <= rev {
 			keep[g.revs[n]] = struct{}{}
-			g.revs = g.revs[n:]
 			break
 		}
 	}
+	return gi, n
+}
+
+// compact drops revisions not needed to read at rev or later, recording in keep the
+// ones at or below rev that stay (the value of a live key as of rev, and a tombstone
+// at exactly rev, which etcd 3.7 keeps so watchers resuming at rev see the delete).
+func (ki *keyIndex) compact(rev int64, keep map[revision]struct{}) {
+	gi, n := ki.compactPoint(rev, keep)
+	if n > 0 {
+		g := &ki.generations[gi]
+		g.revs = g.revs[n:]
+	}
 	ki.generations = ki.generations[gi:]
+}
+
+// keep records what a compaction at rev would keep, without compacting, minus a
+// tombstone at exactly rev: etcd's HashKV skips those so that members of versions
+// that delete them and of versions that keep them hash alike.
+func (ki *keyIndex) keep(rev int64, keep map[revision]struct{}) {
+	if ki.isEmpty() {
+		return
+	}
+	gi, n := ki.compactPoint(rev, keep)
+	g := ki.generations[gi]
+	if n >= 0 && n == len(g.revs)-1 && gi != len(ki.generations)-1 {
+		delete(keep, g.revs[n])
+	}
 }
 
 // chunkMax bounds the chunks of the sorted index: inserts move at most this many

@@ -154,13 +154,19 @@ func TestTxnRejectsAsAWhole(t *testing.T) {
 		{"range at a future revision", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("y", "1"), {Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("a"), Revision: 3}}}}}, ErrFutureRev},
 		{"empty op", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("y", "1"), {}}}, ErrKeyNotFound},
 		{"compare without key", &pb.TxnRequest{Compare: []*pb.Compare{{Target: pb.Compare_VERSION}}}, ErrEmptyKey},
+		// CheckTxn accepts this like etcd (a from-key delete conflicts with nothing),
+		// but the put would find its key deleted; etcd 3.7.3 crashes here.
+		{"ignore_value after a from-key delete of the key", &pb.TxnRequest{Success: []*pb.RequestOp{
+			delOp("a", "\x00"),
+			txnOp(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("a"), IgnoreValue: true}}}}}),
+		}}, ErrKeyNotFound},
 	}
 	for _, c := range cases {
 		_, err := h.s.Txn(h.idx(), c.req)
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
 		}
-		if h.s.Rev() != 2 || h.get("y", 0) != nil || h.get("x", 0) != nil {
+		if h.s.Rev() != 2 || h.get("y", 0) != nil || h.get("x", 0) != nil || h.get("a", 0) == nil {
 			t.Fatalf("%s: a rejected txn changed the store (rev %d)", c.name, h.s.Rev())
 		}
 	}

@@ -47,7 +47,8 @@ func branch(r *pb.TxnRequest, succeeded bool) []*pb.RequestOp {
 // fails as a whole before writing anything, then the ops run in order.
 func (t *txnCtx) executeTxn(r *pb.TxnRequest) (*pb.TxnResponse, error) {
 	path := t.compareToPath(r)
-	if _, err := t.checkTxn(r, path); err != nil {
+	var deleted []keyInterval
+	if _, err := t.checkTxn(r, path, &deleted); err != nil {
 		return nil, err
 	}
 	resp, _ := newTxnResp(r, path)
@@ -125,7 +126,8 @@ func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 }
 
 // checkTxn returns how many nested txns the chosen branch holds (to advance path).
-func (t *txnCtx) checkTxn(r *pb.TxnRequest, path []bool) (int, error) {
+// deleted collects, in execution order, the ranges deleted by the ops before.
+func (t *txnCtx) checkTxn(r *pb.TxnRequest, path []bool, deleted *[]keyInterval) (int, error) {
 	nested := 0
 	for _, op := range branch(r, path[0]) {
 		var err error
@@ -133,12 +135,22 @@ func (t *txnCtx) checkTxn(r *pb.TxnRequest, path []bool) (int, error) {
 		case *pb.RequestOp_RequestRange:
 			err = t.checkRange(v.RequestRange)
 		case *pb.RequestOp_RequestPut:
-			if v.RequestPut.IgnoreValue || v.RequestPut.IgnoreLease {
-				_, err = t.prevForPut(v.RequestPut)
+			p := v.RequestPut
+			if p.IgnoreValue || p.IgnoreLease {
+				_, err = t.prevForPut(p)
+				// A "from key" delete earlier in the txn can remove the key before
+				// the put runs (CheckTxn lets it through, as etcd does). etcd then
+				// crashes; reject the whole txn before it writes anything instead.
+				if err == nil && anyContainsOpen(*deleted, string(p.Key)) {
+					err = ErrKeyNotFound
+				}
 			}
+		case *pb.RequestOp_RequestDeleteRange:
+			d := v.RequestDeleteRange
+			*deleted = append(*deleted, deleteInterval(d.Key, d.RangeEnd))
 		case *pb.RequestOp_RequestTxn:
 			var n int
-			n, err = t.checkTxn(nestedTxn(op), path[1:])
+			n, err = t.checkTxn(nestedTxn(op), path[1:], deleted)
 			nested += n + 1
 			path = path[n+1:]
 		}
@@ -147,6 +159,26 @@ func (t *txnCtx) checkTxn(r *pb.TxnRequest, path []bool) (int, error) {
 		}
 	}
 	return nested, nil
+}
+
+// deleteInterval is the key range a delete removes; an empty end is unbounded.
+func deleteInterval(key, end []byte) keyInterval {
+	switch {
+	case len(end) == 0:
+		return pointInterval(string(key))
+	case len(end) == 1 && end[0] == 0:
+		return keyInterval{string(key), ""}
+	}
+	return keyInterval{string(key), string(end)}
+}
+
+func anyContainsOpen(ivs []keyInterval, k string) bool {
+	for _, iv := range ivs {
+		if iv.begin <= k && (iv.end == "" || k < iv.end) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *txnCtx) checkRange(r *pb.RangeRequest) error {
