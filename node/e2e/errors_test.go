@@ -95,7 +95,8 @@ func TestBadInput(t *testing.T) {
 		{"bad env value", nil, []string{"ETCD_SNAPSHOT_COUNT=lots"}, 1, "invalid value \"lots\" for ETCD_SNAPSHOT_COUNT"},
 		{"listen without advertise", []string{"--listen-client-urls", "http://127.0.0.1:2379"}, nil, 1, "--advertise-client-urls is required"},
 		{"proxy", []string{"--proxy", "on"}, nil, 1, "gateway start"},
-		{"tls not yet", []string{"--name", "a", "--initial-cluster", "a=http://127.0.0.1:1", "--initial-advertise-peer-urls", "http://127.0.0.1:1", "--peer-auto-tls"}, nil, 1, "not available in this build of etcd-node yet: --peer-auto-tls"},
+		{"discovery not yet", []string{"--name", "a", "--discovery-srv", "example.com"}, nil, 1, "not available in this build of etcd-node yet: --discovery-srv"},
+		{"https without certificates", []string{"--name", "a", "--listen-client-urls", "https://127.0.0.1:1", "--advertise-client-urls", "https://127.0.0.1:1"}, nil, 1, "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:1 with HTTPS scheme"},
 		{"unreadable data dir", []string{"--name", "a", "--data-dir", "/proc/etcd-node-cannot-write-here"}, nil, 1, "/proc/etcd-node-cannot-write-here"},
 	}
 	for _, tc := range cases {
