@@ -62,7 +62,7 @@ that apply runs.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
 	})
-	root.AddCommand(newVersionCmd(), newPlanCmd())
+	root.AddCommand(newVersionCmd(), newPlanCmd(), newCertsCmd())
 	return root
 }
 
