@@ -135,7 +135,7 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 	}
 	srv.Start()
 
-	handler := api.NewHTTPHandler(srv)
+	handler := api.NewHTTPHandler(srv, cfg.EnablePprof)
 	var closers []io.Closer
 	serveClients := func() {
 		for i, ln := range clientLns {

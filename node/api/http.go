@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -16,9 +17,15 @@ import (
 )
 
 // NewHTTPHandler serves etcd's HTTP endpoints of the client port (and of
-// --listen-metrics-urls).
-func NewHTTPHandler(s *server.Server) http.Handler {
+// --listen-metrics-urls); pprof adds /debug/pprof/ (--enable-pprof).
+func NewHTTPHandler(s *server.Server, pprofOn bool) http.Handler {
 	mux := http.NewServeMux()
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { serveHealth(s, w, r) })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { serveVersion(s, w, r) })
 	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics().Registry, promhttp.HandlerOpts{}))
