@@ -91,6 +91,9 @@ func runValidate(stdin io.Reader, w io.Writer, o validateOptions) error {
 		findings = []plan.Finding{le.Finding()}
 	} else {
 		findings = plan.Validate(p)
+		if !plan.HasErrors(findings) {
+			findings = append(findings, plan.ValidateCertificates(p, planDir(o.file))...)
+		}
 		ids = plan.Identities(p)
 	}
 	rep := validateReport{File: o.file, Findings: findings}
@@ -345,4 +348,13 @@ func readLimited(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, plan.MaxPlanSize+1))
+}
+
+// planDir is the folder relative paths in a plan are taken from: the plan
+// file's, or the working directory for a plan read from stdin.
+func planDir(file string) string {
+	if file == "" || file == "-" {
+		return "."
+	}
+	return filepath.Dir(file)
 }
