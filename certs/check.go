@@ -331,7 +331,8 @@ type ScanOptions struct {
 }
 
 // ScanDir checks every certificate (*.crt) in dir against dir/ca.crt, with
-// the key of the same base name. The kind comes from the file name as the
+// the key of the same base name; a CA certificate under another name must
+// be a copy of ca.crt. The kind comes from the file name as the
 // wizard writes it ("<member>-peer.crt", "<member>-client.crt" for the
 // client port, which etcd's guide names so) or else from the certificate's
 // usages. SANs are not checked against a plan here. An error is returned
@@ -375,7 +376,21 @@ func ScanDir(dir string, opts ScanOptions) (*DirReport, error) {
 		keyPath := filepath.Join(dir, strings.TrimSuffix(n, ".crt")+".key")
 		cr := CertReport{KeyFile: keyPath, Problems: []Problem{}}
 		kind := Kind(0)
-		if cert, _, err := readCert(certPath, "certificate", ""); err == nil {
+		cert, _, err := readCert(certPath, "certificate", "")
+		if err == nil && cert.IsCA {
+			// A copy of the CA under another name (the guide's
+			// ca-client.crt, ca-peer.crt): no key, must equal ca.crt.
+			cr.CertInfo = infoOf(certPath, cert, 0, now)
+			cr.KeyFile = ""
+			cr.ChainOK = ca != nil && cert.Equal(ca)
+			if ca != nil && !cr.ChainOK {
+				cr.Problems = append(cr.Problems, Problem{File: certPath, Severity: SeverityError, Code: "wrong-ca",
+					Message: fmt.Sprintf("is a CA certificate (%q) other than %s", cert.Subject.CommonName, caPath), Fix: "copy " + caPath + " over it"})
+			}
+			rep.Certs = append(rep.Certs, cr)
+			continue
+		}
+		if err == nil {
 			kind = kindOf(n, cert)
 			cr.CertInfo = infoOf(certPath, cert, kind, now)
 			cr.ChainOK = ca != nil

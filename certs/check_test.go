@@ -244,6 +244,9 @@ func TestScanDir(t *testing.T) {
 	// A client certificate under a member's client-port name lacks server auth.
 	write("infra1-client", issueT(t, ca, Request{Kind: KindClient, Name: "infra1"}))
 	must(t, os.Remove(filepath.Join(f.dir, "admin.key")))
+	// CA copies under the guide's names: one right, one from another CA.
+	writeTestFile(t, filepath.Join(f.dir, "ca-peer.crt"), ca.CertPEM, 0o644)
+	writeTestFile(t, filepath.Join(f.dir, "ca-client.crt"), f.other.CertPEM, 0o644)
 
 	rep, err := ScanDir(f.dir, ScanOptions{})
 	if err != nil {
@@ -259,6 +262,8 @@ func TestScanDir(t *testing.T) {
 	}
 	want := map[string]row{
 		"admin.crt":         {"client", true, "missing"},
+		"ca-client.crt":     {"ca", false, "wrong-ca"},
+		"ca-peer.crt":       {"ca", true, ""},
 		"foreign.crt":       {"client", false, "wrong-ca"},
 		"infra0-client.crt": {"server", true, ""},
 		"infra0-peer.crt":   {"peer", true, ""},
@@ -278,10 +283,10 @@ func TestScanDir(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", filepath.Base(c.File), got, w)
 		}
 	}
-	if rep.ProblemCount() != 4 || len(rep.Problems) != 0 {
-		t.Errorf("%d problems (%v in the dir), want 4", rep.ProblemCount(), rep.Problems)
+	if rep.ProblemCount() != 5 || len(rep.Problems) != 0 {
+		t.Errorf("%d problems (%v in the dir), want 5", rep.ProblemCount(), rep.Problems)
 	}
-	if c := rep.Certs[2]; c.DaysLeft < 363 || c.DaysLeft > 365 || len(c.IPs) != 2 || c.Subject != "infra0" {
+	if c := rep.Certs[4]; c.DaysLeft < 363 || c.DaysLeft > 365 || len(c.IPs) != 2 || c.Subject != "infra0" {
 		t.Errorf("infra0-client: %+v", c)
 	}
 	if c := rep.Certs[len(rep.Certs)-1]; c.DaysLeft != -2 {

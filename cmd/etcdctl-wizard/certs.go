@@ -93,12 +93,13 @@ type certsIssueOptions struct {
 	loopback  bool
 	validity  string
 	force     bool
+	file      string
 }
 
 func newCertsIssueCmd() *cobra.Command {
 	var o certsIssueOptions
 	cmd := &cobra.Command{
-		Use:   "issue --dir DIR (--member NAME --ip IP [--hostname H] [--san S]... | --client NAME)",
+		Use:   "issue --dir DIR (--member NAME --ip IP [--hostname H] [--san S]... | --client NAME | -f PLAN [--member NAME])",
 		Short: "Issue a member's peer and client-port certificates, or a client certificate",
 		Long: `issue signs certificates with the CA in DIR (create it with certs init).
 
@@ -111,15 +112,22 @@ certificate 127.0.0.1 and localhost unless --loopback=false.
 With --client it writes <name>.crt/.key with client auth only, for etcdctl
 (--cacert ca.crt --cert <name>.crt --key <name>.key) or the wizard.
 
+With -f PLAN (spec.tls.mode self-signed) it creates the CA in spec.tls.dir if needed and
+issues every member's pair (or only --member's) under the base names of the plan's
+certificate flags, with the SANs of the member's listen and advertise URLs, its host
+name and, in DNS SRV mode, the SRV domain; ca.crt is also copied under the plan's
+trusted-CA file names.
+
 Existing files that are valid for the request are kept; others are replaced only with
 --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCertsIssue(cmd.OutOrStdout(), o, cmd.Flags().Changed)
+			return runCertsIssue(cmd.InOrStdin(), cmd.OutOrStdout(), o, cmd.Flags().Changed)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dir, "dir", "", "certificate directory holding the CA")
+	f.StringVar(&o.dir, "dir", "", "certificate directory holding the CA (default with -f: spec.tls.dir)")
+	f.StringVarP(&o.file, "file", "f", "", "plan file (- for stdin): issue what its members need")
 	f.StringVar(&o.member, "member", "", "member name (the certificates' common name)")
 	f.StringVar(&o.client, "client", "", "client name (the certificate's common name; etcd's RBAC user)")
 	f.StringVar(&o.ip, "ip", "", "the member's IP address")
@@ -129,7 +137,6 @@ Existing files that are valid for the request are kept; others are replaced only
 	f.BoolVar(&o.loopback, "loopback", true, "add 127.0.0.1 and localhost to the client-port certificate")
 	f.StringVar(&o.validity, "validity", "1y", "certificate validity (never beyond the CA's): a Go duration or days (d) or years (y)")
 	f.BoolVar(&o.force, "force", false, "replace existing certificates even when they are still valid")
-	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
 
@@ -140,18 +147,53 @@ type issueTarget struct {
 	req   certs.Request
 }
 
-func runCertsIssue(w io.Writer, o certsIssueOptions, changed func(string) bool) error {
-	targets, err := issueTargets(o, changed)
-	if err != nil {
-		return err
-	}
+func runCertsIssue(stdin io.Reader, w io.Writer, o certsIssueOptions, changed func(string) bool) error {
 	validity, err := certsParseValidity("--validity", o.validity)
 	if err != nil {
 		return err
 	}
-	ca, err := certs.LoadCA(o.dir)
-	if err != nil {
-		return err
+	var targets []issueTarget
+	var ca *certs.CA
+	if o.file != "" {
+		for _, f := range []string{"ip", "hostname", "san", "srv-domain", "loopback"} {
+			if changed(f) {
+				return fmt.Errorf("--%s cannot be used with -f: the plan decides the SANs", f)
+			}
+		}
+		pc, err := loadPlanCerts(stdin, o.file, o.dir)
+		if err != nil {
+			return err
+		}
+		o.dir = pc.dir
+		if o.client != "" {
+			if targets, err = issueTargets(o, changed); err != nil {
+				return err
+			}
+		} else if targets, err = pc.filterTargets(o.member); err != nil {
+			return err
+		}
+		var created bool
+		if ca, created, err = certs.LoadOrCreateCA(pc.dir, certs.CAOptions{Name: pc.cluster}); err != nil {
+			return err
+		}
+		if created {
+			if _, err := fmt.Fprintf(w, "created CA %q in %s; keep %s on this machine\n", ca.Cert.Subject.CommonName, pc.dir, certs.CAKeyFile); err != nil {
+				return err
+			}
+		}
+		if err := writeCACopies(w, ca, pc.dir, pc.caNames); err != nil {
+			return err
+		}
+	} else {
+		if o.dir == "" {
+			return errors.New("give --dir DIR, the directory holding the CA, or -f PLAN")
+		}
+		if targets, err = issueTargets(o, changed); err != nil {
+			return err
+		}
+		if ca, err = certs.LoadCA(o.dir); err != nil {
+			return err
+		}
 	}
 	// Judge every existing file before writing anything, so a refusal
 	// leaves the directory as it was.
@@ -272,7 +314,9 @@ func keepExisting(o certsIssueOptions, t issueTarget) (bool, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s already exists and does not fit the request:\n", crt)
 	for _, p := range probs {
-		fmt.Fprintf(&b, "  %s\n", p.String())
+		// The problem's own fix would say "reissue": that is what
+		// --force does.
+		fmt.Fprintf(&b, "  %s: %s\n", filepath.Base(p.File), p.Message)
 	}
 	b.WriteString("use --force to replace it")
 	return false, errors.New(b.String())
@@ -288,30 +332,33 @@ type certsCheckOptions struct {
 	dir      string
 	warnDays int
 	output   string
+	file     string
 }
 
 func newCertsCheckCmd() *cobra.Command {
 	var o certsCheckOptions
 	cmd := &cobra.Command{
-		Use:   "check --dir DIR [--warn-days 30]",
+		Use:   "check (--dir DIR | -f PLAN) [--warn-days 30]",
 		Short: "List and check every certificate in DIR",
 		Long: `check lists every certificate in DIR with its subject, SANs, expiry and whether it chains
 to DIR/ca.crt with the usages its name implies, and reports problems: unreadable or
 malformed files, keys that do not match, certificates from another CA, expired ones and
-those expiring within --warn-days. The exit status is 1 when there is any problem.`,
+those expiring within --warn-days. With -f PLAN it also checks that every member's
+certificates exist and cover the SANs the plan needs. The exit status is 1 when there
+is any problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCertsCheck(cmd.OutOrStdout(), o)
+			return runCertsCheck(cmd.InOrStdin(), cmd.OutOrStdout(), o)
 		},
 	}
-	cmd.Flags().StringVar(&o.dir, "dir", "", "certificate directory")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "certificate directory (default with -f: spec.tls.dir)")
+	cmd.Flags().StringVarP(&o.file, "file", "f", "", "plan file (- for stdin) whose members' certificates to check")
 	cmd.Flags().IntVar(&o.warnDays, "warn-days", 30, "warn about certificates expiring within this many days (0: never)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
 
-func runCertsCheck(w io.Writer, o certsCheckOptions) error {
+func runCertsCheck(stdin io.Reader, w io.Writer, o certsCheckOptions) error {
 	if o.output != "text" && o.output != "json" {
 		return fmt.Errorf("--output %q: use text or json", o.output)
 	}
@@ -322,9 +369,23 @@ func runCertsCheck(w io.Writer, o certsCheckOptions) error {
 	if o.warnDays == 0 {
 		warn = -1 // never warn
 	}
+	var pc *planCerts
+	if o.file != "" {
+		var err error
+		if pc, err = loadPlanCerts(stdin, o.file, o.dir); err != nil {
+			return err
+		}
+		o.dir = pc.dir
+	}
+	if o.dir == "" {
+		return errors.New("give --dir DIR or -f PLAN")
+	}
 	rep, err := certs.ScanDir(o.dir, certs.ScanOptions{WarnWithin: warn})
 	if err != nil {
 		return err
+	}
+	if pc != nil {
+		addPlanProblems(rep, pc, warn)
 	}
 	if o.output == "json" {
 		data, err := json.MarshalIndent(rep, "", "  ")
