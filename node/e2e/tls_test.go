@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/x509"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"etcdctl-wizard/certs"
 	"etcdctl-wizard/node/nodetest"
 	"etcdctl-wizard/node/nodetest/proc"
 )
@@ -69,22 +71,41 @@ func endpointsOf(ms []*tlsMember) []string {
 	return eps
 }
 
-// TestGuideSelfSignedTLS runs the guide's self-signed TLS cluster and checks
-// which clients get in.
+// TestGuideSelfSignedTLS runs the guide's self-signed TLS cluster with
+// certificates made by the wizard's own PKI (package certs) and checks which
+// clients get in.
 func TestGuideSelfSignedTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	other := newTestCA(t, dir, "other-ca")
+	ca, _, err := certs.LoadOrCreateCA(dir, certs.CAOptions{Name: "etcd-cluster-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPath := filepath.Join(dir, "ca.crt")
+	// write(base)(certs.Issue...) stores a pair as <base>.crt/.key.
+	write := func(base string) func(certs.Issued, error) (string, string) {
+		return func(is certs.Issued, err error) (string, string) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := certs.WriteIssued(dir, base, is); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(dir, base+".crt"), filepath.Join(dir, base+".key")
+		}
+	}
 	ms := startTLSCluster(t, func(i int, name string) []string {
-		cert, key := ca.member(t, dir, name)
-		return []string{"--client-cert-auth", "--trusted-ca-file=" + ca.path, "--cert-file=" + cert, "--key-file=" + key,
-			"--peer-client-cert-auth", "--peer-trusted-ca-file=" + ca.path, "--peer-cert-file=" + cert, "--peer-key-file=" + key}
+		spec := certs.MemberCertSpec{Name: name, IPs: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
+		cert, key := write(name+"-client")(certs.IssueServer(ca, spec))
+		peerCert, peerKey := write(name+"-peer")(certs.IssuePeer(ca, spec))
+		return []string{"--client-cert-auth", "--trusted-ca-file=" + caPath, "--cert-file=" + cert, "--key-file=" + key,
+			"--peer-client-cert-auth", "--peer-trusted-ca-file=" + caPath, "--peer-cert-file=" + peerCert, "--peer-key-file=" + peerKey}
 	})
 	for _, m := range ms {
 		m.member.WaitHealthy()
 	}
-	cert, key := ca.client(t, dir, "operator")
-	good := []string{"--cacert", ca.path, "--cert", cert, "--key", key}
+	cert, key := write("operator")(certs.IssueClient(ca, "operator"))
+	good := []string{"--cacert", caPath, "--cert", cert, "--key", key}
 	eps := endpointsOf(ms)
 	for _, args := range [][]string{{"put", "foo", "bar"}, {"get", "foo"}, {"member", "list"}, {"endpoint", "health", "--cluster"}} {
 		out, err := tlsCtl(t, eps, good, args...)
@@ -98,17 +119,21 @@ func TestGuideSelfSignedTLS(t *testing.T) {
 			t.Fatalf("member list: %s", out)
 		}
 	}
-	otherCert, otherKey := other.client(t, dir, "intruder")
-	expCert, expKey := ca.issue(t, dir, "expired", "expired", nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+	other, err := certs.NewCA(certs.CAOptions{Name: "someone-else"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCert, otherKey := write("intruder")(certs.IssueClient(other, "intruder"))
+	expCert, expKey := write("expired")(certs.Issue(ca, certs.Request{Kind: certs.KindClient, Name: "expired",
+		NotBefore: time.Now().Add(-48 * time.Hour), Validity: time.Hour}))
 	refused := []struct {
 		name      string
 		endpoints []string
 		args      []string
 	}{
-		{"no client certificate", eps, []string{"--cacert", ca.path}},
-		{"certificate from another CA", eps, []string{"--cacert", ca.path, "--cert", otherCert, "--key", otherKey}},
-		{"expired certificate", eps, []string{"--cacert", ca.path, "--cert", expCert, "--key", expKey}},
+		{"no client certificate", eps, []string{"--cacert", caPath}},
+		{"certificate from another CA", eps, []string{"--cacert", caPath, "--cert", otherCert, "--key", otherKey}},
+		{"expired certificate", eps, []string{"--cacert", caPath, "--cert", expCert, "--key", expKey}},
 		{"plain http", []string{strings.Replace(eps[0], "https://", "http://", 1)}, nil},
 	}
 	for _, r := range refused {
