@@ -96,8 +96,8 @@ func TestGuideSelfSignedTLS(t *testing.T) {
 	}
 	ms := startTLSCluster(t, func(i int, name string) []string {
 		spec := certs.MemberCertSpec{Name: name, IPs: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
-		cert, key := write(name+"-client")(certs.IssueServer(ca, spec))
-		peerCert, peerKey := write(name+"-peer")(certs.IssuePeer(ca, spec))
+		cert, key := write(name + "-client")(certs.IssueServer(ca, spec))
+		peerCert, peerKey := write(name + "-peer")(certs.IssuePeer(ca, spec))
 		return []string{"--client-cert-auth", "--trusted-ca-file=" + caPath, "--cert-file=" + cert, "--key-file=" + key,
 			"--peer-client-cert-auth", "--peer-trusted-ca-file=" + caPath, "--peer-cert-file=" + peerCert, "--peer-key-file=" + peerKey}
 	})
