@@ -39,23 +39,23 @@ func ValidateCertificates(p *Plan, planDir string) []Finding {
 		}
 		for _, side := range []struct {
 			kind                certs.Kind
-			cert, key           string
+			cert, key, ca       string
 			listenFlag, advFlag string
 			field               string
 		}{
-			{certs.KindPeer, files.PeerCert, files.PeerKey, "listen-peer-urls", "initial-advertise-peer-urls", "spec.tls.files.peerCert"},
-			{certs.KindServer, files.Cert, files.Key, "listen-client-urls", "advertise-client-urls", "spec.tls.files.cert"},
+			{certs.KindPeer, files.PeerCert, files.PeerKey, files.PeerTrustedCA, "listen-peer-urls", "initial-advertise-peer-urls", "spec.tls.files.peerCert"},
+			{certs.KindServer, files.Cert, files.Key, files.TrustedCA, "listen-client-urls", "advertise-client-urls", "spec.tls.files.cert"},
 		} {
 			listen, _ := mc.Lookup(side.listenFlag)
 			adv, _ := mc.Lookup(side.advFlag)
 			listenHosts, _ := certs.HostsOfURLs(listen)
 			advHosts, _ := certs.HostsOfURLs(adv)
 			ips, dns := certs.SANsForMember(mc.Member.IP, mc.Member.Hostname, listenHosts, advHosts, srv)
-			// On this machine the member files keep the base names of their
-			// host paths; every trusted CA file on the hosts is a copy of the
-			// one cluster CA, ca.crt.
+			// On this machine the files keep the base names of their host
+			// paths (what apply uploads); the trusted CA files are copies of
+			// the cluster CA that `certs issue -f PLAN` writes.
 			local := func(hostPath string) string { return filepath.Join(dir, filepath.Base(hostPath)) }
-			caPath := filepath.Join(dir, "ca.crt")
+			caPath := local(side.ca)
 			problems := certs.Check(local(side.cert), local(side.key), caPath, certs.CheckSpec{Kind: side.kind, IPs: ips, DNSNames: dns})
 			for _, pr := range problems {
 				f := Finding{Code: CodeCertProblem, Severity: SeverityError, Member: mc.Name, Field: side.field,
@@ -65,7 +65,7 @@ func ValidateCertificates(p *Plan, planDir string) []Finding {
 				}
 				switch {
 				case pr.Code == "missing" && pr.File == caPath:
-					f.Hint = fmt.Sprintf("create the cluster CA with: etcdctl-wizard certs init --dir %s --name %s", dir, q.Metadata.Name)
+					f.Hint = fmt.Sprintf("create the cluster CA and the member certificates with: etcdctl-wizard certs init --dir %s --name %s && etcdctl-wizard certs issue -f PLAN", dir, q.Metadata.Name)
 				case pr.Code == "missing":
 					f.Hint = fmt.Sprintf("issue it with: etcdctl-wizard certs issue --dir %s --member %s --ip %s%s",
 						dir, mc.Name, mc.Member.IP, hostnameArg(mc.Member.Hostname))

@@ -18,6 +18,16 @@ func TestValidateCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The guide's plan names the CA ca-client.crt and ca-peer.crt on the hosts.
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"ca-client.crt", "ca-peer.crt"} {
+		if err := os.WriteFile(filepath.Join(dir, n), caPEM, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// No member certificates yet: each member gets a "missing" finding with
 	// the command that issues them.
 	fs := ValidateCertificates(p, "")

@@ -74,9 +74,6 @@ func (ca *testCA) member(t *testing.T, dir, name string) (string, string) {
 		time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 }
 
-func (ca *testCA) client(t *testing.T, dir, name string) (string, string) {
-	return ca.issue(t, dir, name, name, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-}
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
