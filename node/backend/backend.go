@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Defaults follow etcd's backend.
@@ -149,7 +150,7 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 }
 
 func lockedErr(err error) error {
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("locked by another process: %w", err)
 	}
 	return err

@@ -11,10 +11,6 @@ type revision struct {
 	main, sub int64
 }
 
-func (a revision) greaterThan(b revision) bool {
-	return a.main > b.main || (a.main == b.main && a.sub > b.sub)
-}
-
 // Revision keys in the "key" bucket are etcd's: 8-byte big-endian main, '_',
 // 8-byte big-endian sub, and a trailing 't' for a tombstone. Big-endian makes
 // bbolt's byte order the revision order.
