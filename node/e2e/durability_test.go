@@ -104,32 +104,12 @@ func TestKill9Durability(t *testing.T) {
 	stop := make(chan struct{})
 	wg := load(t, c.Endpoints(), 16, stop, acks, &backwards)
 
-	waitAcks := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			acks.mu.Lock()
-			l := len(acks.revs)
-			acks.mu.Unlock()
-			if l >= n {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("load stalled below %d acknowledged writes", n)
+	acked := func() int {
+		acks.mu.Lock()
+		defer acks.mu.Unlock()
+		return len(acks.revs)
 	}
-	waitAcks(500)
-	follower := (c.WaitLeader() + 1) % 3
-	c.Member(follower).Kill()
-	waitAcks(1500)
-	c.Member(follower).Restart()
-	c.Member(follower).WaitHealthy()
-
-	leader := c.WaitLeader()
-	c.Member(leader).Kill()
-	waitAcks(2500)
-	c.Member(leader).Restart()
-	c.WaitHealthy()
-	waitAcks(3500)
+	killFollowerThenLeader(t, c, "acknowledged writes", acked, [4]int{500, 1500, 2500, 3500})
 
 	// All members at once, mid-load.
 	for i := 0; i < 3; i++ {

@@ -115,31 +115,12 @@ func TestLinearizableUnderFailures(t *testing.T) {
 			}
 		}(i, cli)
 	}
-	waitOps := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			mu.Lock()
-			l := len(history)
-			mu.Unlock()
-			if l >= n {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("history stalled below %d operations", n)
+	recorded := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(history)
 	}
-	waitOps(300)
-	follower := (c.WaitLeader() + 1) % 3
-	c.Member(follower).Kill()
-	waitOps(700)
-	c.Member(follower).Restart()
-	c.Member(follower).WaitHealthy()
-	leader := c.WaitLeader()
-	c.Member(leader).Kill()
-	waitOps(1100)
-	c.Member(leader).Restart()
-	c.WaitHealthy()
-	waitOps(1500)
+	killFollowerThenLeader(t, c, "history", recorded, [4]int{300, 700, 1100, 1500})
 	close(stop)
 	wg.Wait()
 

@@ -74,7 +74,6 @@ func (ca *testCA) member(t *testing.T, dir, name string) (string, string) {
 		time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 }
 
-
 func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
