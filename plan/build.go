@@ -28,6 +28,7 @@ const (
 	StepCertificates = "certificates"
 	StepEnvFile      = "env-file"
 	StepSystemdUnit  = "systemd-unit"
+	StepSupervisor   = "supervisor"
 	StepStart        = "start"
 )
 
@@ -88,6 +89,9 @@ type HostPlan struct {
 	Target    Target   `json:"target" yaml:"target"`
 	Command   []string `json:"command" yaml:"command"` // the member's etcd command line, for reference
 	Steps     []Step   `json:"steps" yaml:"steps"`
+	// Layout is where the member's files and process live on the host; set
+	// by BuildFor when it is given host options, absent from the dry run.
+	Layout *HostLayout `json:"layout,omitempty" yaml:"layout,omitempty"`
 }
 
 // Step returns the host's step of a kind.
@@ -102,12 +106,21 @@ func (h *HostPlan) Step(kind string) (*Step, bool) {
 
 // Build turns the plan into the per-host step lists that the dry-run export
 // prints and apply executes. It does not validate; callers run Validate
-// first.
+// first. Every host gets a systemd service; BuildFor chooses per host.
 func Build(p *Plan) ([]HostPlan, error) {
+	return BuildFor(p, nil)
+}
+
+// BuildFor is Build with per-host choices that depend on what the host is
+// (its facts): the service manager, and for local members the folder their
+// files live under. hostOpts may be nil or return the zero HostOptions (a
+// systemd service at the usual paths).
+func BuildFor(p *Plan, hostOpts func(member string) HostOptions) ([]HostPlan, error) {
 	q := p.WithDefaults()
-	tmpl, err := template.ParseFS(assets.Templates, "templates/etcd-node.service.tmpl")
+	tmpl, err := template.New("").Funcs(template.FuncMap{"q": shellQuote}).ParseFS(assets.Templates,
+		"templates/etcd-node.service.tmpl", "templates/etcd-node-supervisor.sh.tmpl")
 	if err != nil {
-		return nil, fmt.Errorf("systemd unit template: %w", err)
+		return nil, fmt.Errorf("service templates: %w", err)
 	}
 	ids := map[string]MemberIdentity{}
 	for _, id := range Identities(q) {
@@ -116,7 +129,11 @@ func Build(p *Plan) ([]HostPlan, error) {
 	mcs := q.MemberConfigs()
 	out := make([]HostPlan, len(mcs))
 	for i := range mcs {
-		h, err := q.buildHost(&mcs[i], tmpl)
+		var o HostOptions
+		if hostOpts != nil {
+			o = hostOpts(mcs[i].Name)
+		}
+		h, err := q.buildHost(&mcs[i], tmpl, o)
 		if err != nil {
 			return nil, err
 		}
@@ -137,22 +154,34 @@ func (q *Plan) workingDir() string {
 	return DefaultDataDir
 }
 
-func (q *Plan) buildHost(mc *MemberConfig, tmpl *template.Template) (HostPlan, error) {
+func (q *Plan) buildHost(mc *MemberConfig, tmpl *template.Template, o HostOptions) (HostPlan, error) {
 	m := mc.Member
+	lay := q.layout(mc, o)
 	h := HostPlan{
 		Member: mc.Name,
 		Target: Target{Transport: m.Transport, Host: m.SSH.Host, Port: m.SSH.Port, User: m.SSH.User,
 			KeyFile: m.SSH.KeyFile, JumpHost: m.SSH.JumpHost},
-		Command: append([]string{q.Spec.Node.InstallPath}, mc.Args()...),
+		Command: append([]string{lay.InstallPath}, mc.Args()...),
 	}
-	wd := q.workingDir()
+	if hostOptionsSet(o) {
+		h.Layout = lay
+	}
+	wd := lay.WorkingDirectory
 	certs := q.certificateFiles(mc, wd)
-	dirs := []string{path.Dir(EnvFilePath), wd}
+	dirs := []string{path.Dir(lay.EnvFile), wd}
 	modes := []string{"0755", "0700"}
 	for _, f := range certs {
 		if d := path.Dir(f.Path); !contains(dirs, d) {
 			// Key files live here: keep the folder private.
 			dirs, modes = append(dirs, d), append(modes, "0700")
+		}
+	}
+	if o.Root != "" {
+		// A local member keeps every file under its own private folder, which
+		// is also its env file's folder (dirs[0]).
+		modes[0] = "0700"
+		if d := path.Dir(lay.InstallPath); !contains(dirs, d) {
+			dirs, modes = append(dirs, d), append(modes, "0755")
 		}
 	}
 	var mk, test []string
@@ -163,7 +192,7 @@ func (q *Plan) buildHost(mc *MemberConfig, tmpl *template.Template) (HostPlan, e
 	h.Steps = append(h.Steps, Step{Kind: StepDirectories, Description: "create the configuration and data directories",
 		Command: strings.Join(mk, " && "), Check: strings.Join(test, " && ")})
 
-	bin := File{Path: q.Spec.Node.InstallPath, Mode: 0o755, Source: "bundled:linux/{arch}"}
+	bin := File{Path: lay.InstallPath, Mode: 0o755, Source: "bundled:linux/{arch}"}
 	desc := "install the bundled etcd-node binary for the host's architecture"
 	if q.Spec.Node.Binary != BinaryBundled {
 		bin.Source, desc = "file:"+q.Spec.Node.Binary, "install the etcd binary "+q.Spec.Node.Binary
@@ -176,13 +205,28 @@ func (q *Plan) buildHost(mc *MemberConfig, tmpl *template.Template) (HostPlan, e
 			Files: certs})
 	}
 
-	env := inlineFile(EnvFilePath, 0o600, q.envFile(mc))
+	env := inlineFile(lay.EnvFile, 0o600, q.envFile(mc))
 	h.Steps = append(h.Steps, Step{Kind: StepEnvFile, Description: "write the member's ETCD_* configuration", Files: []File{env}})
 
+	if lay.Service == ServiceSupervisor {
+		var script bytes.Buffer
+		err := tmpl.ExecuteTemplate(&script, "etcd-node-supervisor.sh.tmpl", map[string]string{
+			"Member": mc.Name, "Cluster": q.Metadata.Name, "EnvFile": lay.EnvFile, "Script": lay.ServiceFile,
+			"WorkingDirectory": wd, "ExecStart": lay.InstallPath, "PIDFile": lay.PIDFile, "LogFile": lay.LogFile,
+		})
+		if err != nil {
+			return HostPlan{}, fmt.Errorf("rendering the supervisor script of %s: %w", mc.Name, err)
+		}
+		h.Steps = append(h.Steps, Step{Kind: StepSupervisor, Description: "install the supervisor script (no systemd on the host)",
+			Files: []File{inlineFile(lay.ServiceFile, 0o755, script.String())}})
+		h.Steps = append(h.Steps, Step{Kind: StepStart, Description: "start the member under the supervisor",
+			Command: lay.StartCommand(), Check: lay.RunningCheck()})
+		return h, nil
+	}
 	var unit bytes.Buffer
-	err := tmpl.Execute(&unit, map[string]string{
-		"Member": mc.Name, "Cluster": q.Metadata.Name, "EnvFile": EnvFilePath,
-		"WorkingDirectory": wd, "ExecStart": q.Spec.Node.InstallPath,
+	err := tmpl.ExecuteTemplate(&unit, "etcd-node.service.tmpl", map[string]string{
+		"Member": mc.Name, "Cluster": q.Metadata.Name, "EnvFile": lay.EnvFile,
+		"WorkingDirectory": wd, "ExecStart": lay.InstallPath,
 	})
 	if err != nil {
 		return HostPlan{}, fmt.Errorf("rendering the systemd unit of %s: %w", mc.Name, err)
@@ -190,7 +234,7 @@ func (q *Plan) buildHost(mc *MemberConfig, tmpl *template.Template) (HostPlan, e
 	h.Steps = append(h.Steps, Step{Kind: StepSystemdUnit, Description: "install the systemd unit",
 		Files: []File{inlineFile(UnitFilePath, 0o644, unit.String())}, Command: "systemctl daemon-reload"})
 	h.Steps = append(h.Steps, Step{Kind: StepStart, Description: "enable and start the member",
-		Command: "systemctl enable --now " + UnitName, Check: "systemctl is-active --quiet " + UnitName})
+		Command: lay.StartCommand(), Check: lay.RunningCheck()})
 	return h, nil
 }
 

@@ -1,0 +1,583 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"etcdctl-wizard/plan"
+	"etcdctl-wizard/remote"
+	"etcdctl-wizard/remote/facts"
+)
+
+// Apply brings the plan's cluster up (see the package doc). A preflight
+// failure is a *PreflightError and no host was changed.
+func Apply(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
+	s, err := newSession(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	start := time.Now()
+	s.ev.emit(Event{Step: StepConnect, State: StateRunning, Message: fmt.Sprintf("%d hosts", len(s.hosts))})
+	problems := s.connectAndGather(ctx)
+	if len(problems) == 0 {
+		problems = s.preflight()
+	}
+	srcs := &sources{byID: map[string]*source{}}
+	defer srcs.close()
+	if !hasFatal(problems) {
+		problems = append(problems, s.checkSources(srcs)...)
+	}
+	for _, pr := range problems {
+		st := StateWarning
+		if pr.Fatal {
+			st = StateFailed
+		}
+		s.ev.emit(Event{Host: pr.Host, Step: StepPreflight, State: st, Err: pr.Message})
+	}
+	if hasFatal(problems) {
+		return nil, &PreflightError{Problems: problems}
+	}
+	s.ev.emit(Event{Step: StepPreflight, State: StateDone, Message: fmt.Sprintf("%d hosts ready", len(s.hosts))})
+	if s.opts.Confirm != nil {
+		ok, err := s.opts.Confirm(s.summary(problems))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrDeclined
+		}
+	}
+	j, err := LoadJournal(JournalPath(s.opts.StateDir, s.q.Metadata.Name))
+	if err != nil {
+		return nil, err
+	}
+	clusterID := ""
+	if len(s.hosts) > 0 {
+		clusterID = s.hosts[0].hp.ClusterID
+	}
+	if j.ClusterID == clusterID && !j.Finished && !j.Started.IsZero() {
+		var where []string
+		for _, h := range s.hosts {
+			if jh := j.Hosts[h.hp.Member]; jh != nil && !jh.Complete {
+				where = append(where, h.hp.Member+" after "+orNone(jh.LastStep))
+			}
+		}
+		s.ev.emit(Event{Step: "journal", State: StateInfo, Message: "resuming the apply interrupted at " + j.Updated.Format(time.RFC3339) + ": " + strings.Join(where, ", ")})
+	}
+	if j.ClusterID != clusterID {
+		j.Hosts = map[string]*JournalHost{}
+	}
+	if err := j.update(func(j *Journal) {
+		j.Cluster, j.ClusterID, j.Started, j.Finished = s.q.Metadata.Name, clusterID, time.Now().UTC(), false
+		for _, h := range s.hosts {
+			jh := j.host(h.hp.Member)
+			jh.Complete, jh.Steps = false, map[string]time.Time{}
+		}
+	}); err != nil {
+		return nil, err
+	}
+
+	// Changes: hosts in parallel, each through its steps up to the start.
+	var g errgroup.Group
+	g.SetLimit(s.opts.parallel())
+	errs := make([]error, len(s.hosts))
+	for i, h := range s.hosts {
+		g.Go(func() error {
+			errs[i] = s.applyHost(ctx, h, srcs, j)
+			return nil
+		})
+	}
+	g.Wait()
+	if err := joinHostErrors(s.hosts, errs); err != nil {
+		return s.result(), err
+	}
+	// Health: every member, then the cluster.
+	if err := s.waitHealthy(ctx); err != nil {
+		return s.result(), err
+	}
+	_ = j.update(func(j *Journal) {
+		j.Finished = true
+		for _, h := range s.hosts {
+			j.host(h.hp.Member).Complete = true
+		}
+	})
+	changed, uploads, restarts := s.result().Changes()
+	s.ev.emit(Event{Step: "apply", State: StateDone, Message: fmt.Sprintf("cluster %s healthy in %s: %d steps changed, %d files uploaded, %d members (re)started",
+		s.q.Metadata.Name, time.Since(start).Round(time.Millisecond), changed, uploads, restarts)})
+	return s.result(), nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no step"
+	}
+	return s
+}
+
+func hasFatal(ps []facts.Problem) bool {
+	for _, p := range ps {
+		if p.Fatal {
+			return true
+		}
+	}
+	return false
+}
+
+func joinHostErrors(hosts []*host, errs []error) error {
+	var msgs []string
+	var first error
+	for i, err := range errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			msgs = append(msgs, hosts[i].hp.Member+": "+err.Error())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if len(msgs) == 1 {
+		return fmt.Errorf("%s: %w", hosts[indexOfErr(errs)].hp.Member, first)
+	}
+	return fmt.Errorf("%d hosts failed (apply again to resume):\n  %s: %w", len(msgs), strings.Join(msgs, "\n  "), errors.Join(errs...))
+}
+
+func indexOfErr(errs []error) int {
+	for i, e := range errs {
+		if e != nil {
+			return i
+		}
+	}
+	return 0
+}
+
+func (s *session) result() *Result {
+	r := &Result{}
+	for _, h := range s.hosts {
+		r.Hosts = append(r.Hosts, h.res)
+	}
+	return r
+}
+
+func (s *session) summary(problems []facts.Problem) Summary {
+	sum := Summary{Cluster: s.q.Metadata.Name}
+	for _, h := range s.hosts {
+		hs := HostSummary{Member: h.hp.Member, Target: targetString(h.hp.Target), Service: h.hp.Layout.Service, Facts: h.facts,
+			DataState: h.facts.DataState(h.hp.ClusterID, h.hp.Member)}
+		for _, p := range problems {
+			if p.Host == h.hp.Member {
+				hs.Warnings = append(hs.Warnings, p.Message)
+			}
+		}
+		sum.Hosts = append(sum.Hosts, hs)
+	}
+	return sum
+}
+
+// preflight rebuilds the host plans for the facts and judges every host.
+func (s *session) preflight() []facts.Problem {
+	fs := map[string]*facts.Facts{}
+	for _, h := range s.hosts {
+		fs[h.hp.Member] = h.facts
+	}
+	hps, err := plan.BuildFor(s.p, s.hostOptions(fs))
+	if err != nil {
+		return []facts.Problem{{Fatal: true, Message: err.Error()}}
+	}
+	var problems []facts.Problem
+	for i, h := range s.hosts {
+		h.hp = hps[i]
+		problems = append(problems, facts.Preflight(h.facts, facts.Expect{
+			Cluster: s.q.Metadata.Name, ClusterID: h.hp.ClusterID, MemberID: h.hp.MemberID,
+			Layout: h.hp.Layout, Bundled: s.q.Spec.Node.Binary == plan.BinaryBundled,
+		})...)
+	}
+	sortProblems(problems)
+	return problems
+}
+
+// checkSources makes sure every local file the steps upload exists.
+func (s *session) checkSources(srcs *sources) []facts.Problem {
+	var problems []facts.Problem
+	for _, h := range s.hosts {
+		for _, st := range h.hp.Steps {
+			for _, f := range st.Files {
+				if f.Source == "" {
+					continue
+				}
+				p, err := s.resolveSource(f.Source, h.facts)
+				if err == nil {
+					_, err = srcs.open(p)
+				}
+				if err != nil {
+					problems = append(problems, facts.Problem{Host: h.hp.Member, Fatal: true,
+						Message: fmt.Sprintf("%s for %s: %v", st.Kind, f.Path, err)})
+				}
+			}
+		}
+	}
+	return problems
+}
+
+// applyHost runs one host's steps up to and including the start.
+func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Journal) error {
+	name := h.hp.Member
+	lay := h.hp.Layout
+	changedFiles := false
+	jh := func(fn func(*JournalHost)) {
+		_ = j.update(func(j *Journal) { fn(j.host(name)) })
+	}
+	pending := false
+	j.mu.Lock()
+	pending = j.host(name).RestartPending
+	j.mu.Unlock()
+	running := h.facts.Running
+	for _, st := range h.hp.Steps {
+		if st.Kind == plan.StepStart {
+			// The marker goes in before the member's first start.
+			if err := s.marker(ctx, h); err != nil {
+				return err
+			}
+			jh(func(x *JournalHost) { x.Steps[StepMarker] = time.Now().UTC(); x.LastStep = StepMarker })
+			if err := s.start(ctx, h, running, pending || changedFiles); err != nil {
+				return err
+			}
+			jh(func(x *JournalHost) {
+				x.Steps[st.Kind] = time.Now().UTC()
+				x.LastStep, x.RestartPending = st.Kind, false
+			})
+			continue
+		}
+		changed, err := s.runStep(ctx, h, st, srcs)
+		if err != nil {
+			return err
+		}
+		if changed && len(st.Files) > 0 {
+			changedFiles = true
+		}
+		jh(func(x *JournalHost) {
+			x.Steps[st.Kind] = time.Now().UTC()
+			x.LastStep = st.Kind
+			if changed && len(st.Files) > 0 && running {
+				x.RestartPending = true
+			}
+		})
+	}
+	_ = lay
+	return nil
+}
+
+// runStep runs a step that puts files and runs commands.
+func (s *session) runStep(ctx context.Context, h *host, st plan.Step, srcs *sources) (bool, error) {
+	name := h.hp.Member
+	ctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
+	defer cancel()
+	s.ev.emit(Event{Host: name, Step: st.Kind, State: StateRunning, Message: st.Description})
+	fail := func(err error) (bool, error) {
+		s.ev.emit(Event{Host: name, Step: st.Kind, State: StateFailed, Err: err.Error()})
+		return false, fmt.Errorf("%s: %w", st.Kind, err)
+	}
+	changed := false
+	if len(st.Files) == 0 && st.Command != "" {
+		if st.Check != "" {
+			if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: st.Check}); err == nil {
+				s.ev.emit(Event{Host: name, Step: st.Kind, State: StateSkipped})
+				return false, nil
+			}
+		}
+		if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: st.Command}); err != nil {
+			return fail(err)
+		}
+		s.ev.emit(Event{Host: name, Step: st.Kind, State: StateDone})
+		return true, nil
+	}
+	var sent int64
+	for _, f := range st.Files {
+		rf := remote.File{Path: f.Path, Mode: os.FileMode(f.Mode), SHA256: f.SHA256}
+		if f.Source != "" {
+			p, err := s.resolveSource(f.Source, h.facts)
+			if err != nil {
+				return fail(err)
+			}
+			src, err := srcs.open(p)
+			if err != nil {
+				return fail(err)
+			}
+			rf.Content, rf.Size, rf.SHA256 = src.f, src.size, src.sum
+		} else {
+			rf.Content, rf.Size = strings.NewReader(f.Content), int64(len(f.Content))
+		}
+		var lastReport time.Time
+		rf.Progress = func(done, total int64) {
+			if now := time.Now(); now.Sub(lastReport) > 100*time.Millisecond || done == total {
+				lastReport = now
+				s.ev.emit(Event{Host: name, Step: st.Kind, State: StateProgress, Progress: &Progress{Done: done, Total: total}})
+			}
+		}
+		res, err := h.t.Upload(ctx, rf)
+		if err != nil {
+			return fail(err)
+		}
+		if res.Changed {
+			changed = true
+			h.res.Uploads++
+			sent += res.Sent
+		}
+	}
+	if changed && st.Command != "" {
+		if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: st.Command}); err != nil {
+			return fail(err)
+		}
+	}
+	if !changed {
+		s.ev.emit(Event{Host: name, Step: st.Kind, State: StateSkipped, Message: "already in place"})
+		return false, nil
+	}
+	h.res.Changed = append(h.res.Changed, st.Kind)
+	msg := ""
+	if sent > 0 {
+		msg = "sent " + size(sent)
+	}
+	s.ev.emit(Event{Host: name, Step: st.Kind, State: StateDone, Message: msg})
+	return true, nil
+}
+
+// marker writes the data dir marker (creating the data dir 0700).
+func (s *session) marker(ctx context.Context, h *host) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
+	defer cancel()
+	lay := h.hp.Layout
+	content := facts.MarkerFile(s.q.Metadata.Name, h.hp.ClusterID, h.hp.Member, h.hp.MemberID)
+	if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: "[ -d " + remote.Quote(lay.DataDir) + " ] || mkdir -p -m 0700 " + remote.Quote(lay.DataDir)}); err != nil {
+		s.ev.emit(Event{Host: h.hp.Member, Step: StepMarker, State: StateFailed, Err: err.Error()})
+		return fmt.Errorf("creating the data dir: %w", err)
+	}
+	res, err := h.t.Upload(ctx, remote.BytesFile(facts.MarkerPath(lay), 0o600, content))
+	if err != nil {
+		s.ev.emit(Event{Host: h.hp.Member, Step: StepMarker, State: StateFailed, Err: err.Error()})
+		return fmt.Errorf("writing the data dir marker: %w", err)
+	}
+	if res.Changed {
+		h.res.Uploads++
+		h.res.Changed = append(h.res.Changed, StepMarker)
+		s.ev.emit(Event{Host: h.hp.Member, Step: StepMarker, State: StateDone, Message: facts.MarkerPath(lay)})
+	}
+	return nil
+}
+
+// start starts a stopped member, restarts a running one whose files
+// changed, and leaves a running unchanged one alone.
+func (s *session) start(ctx context.Context, h *host, wasRunning, changed bool) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
+	defer cancel()
+	name, lay := h.hp.Member, h.hp.Layout
+	running := wasRunning
+	if running {
+		// Check again: the member may have stopped since the facts.
+		running = h.t.Run(ctx, remote.Cmd{Root: true, Command: lay.RunningCheck()}) == nil
+	}
+	if running && !changed {
+		s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateSkipped, Message: "already running"})
+		return nil
+	}
+	cmd, what := lay.StartCommand(), "started"
+	if running {
+		cmd, what = lay.RestartCommand(), "restarted to pick up changed files"
+	}
+	s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateRunning})
+	if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: cmd}); err != nil {
+		s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateFailed, Err: err.Error()})
+		return fmt.Errorf("start: %w", err)
+	}
+	if running {
+		h.res.Restarted = true
+	} else {
+		h.res.Started = true
+	}
+	h.res.Changed = append(h.res.Changed, plan.StepStart)
+	s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateDone, Message: what})
+	return nil
+}
+
+// memberFailure is a member that exited or never answered; it carries the
+// tail of its log.
+type memberFailure struct {
+	Member, Why, LogTail string
+}
+
+func (e *memberFailure) Error() string {
+	return fmt.Sprintf("member %s %s; the last lines of its log:\n%s", e.Member, e.Why, indent(e.LogTail))
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = "    " + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// logTail returns the last n lines of a member's log.
+func logTail(ctx context.Context, h *host, n int) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := remote.Output(ctx, h.t, remote.Cmd{Root: true, Command: h.hp.Layout.LogTailCommand(n, false)})
+	if err != nil && len(out) == 0 {
+		return "(no log: " + err.Error() + ")"
+	}
+	return string(out)
+}
+
+// waitHealthy waits for every member to answer and then for the cluster to
+// report health on every member.
+func (s *session) waitHealthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.healthTimeout())
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.hosts))
+	for i, h := range s.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.waitMember(ctx, h)
+		}()
+	}
+	wg.Wait()
+	if err := joinHostErrors(s.hosts, errs); err != nil {
+		return err
+	}
+	s.ev.emit(Event{Step: StepClusterHealth, State: StateRunning})
+	for {
+		var sick []string
+		for _, h := range s.hosts {
+			if ok, why := s.health(ctx, h); !ok {
+				sick = append(sick, h.hp.Member+" ("+why+")")
+			}
+		}
+		if len(sick) == 0 {
+			s.ev.emit(Event{Step: StepClusterHealth, State: StateDone, Message: fmt.Sprintf("%d members healthy", len(s.hosts))})
+			return nil
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			err = fmt.Errorf("the cluster did not become healthy within %s: %s", s.opts.healthTimeout(), strings.Join(sick, ", "))
+			s.ev.emit(Event{Step: StepClusterHealth, State: StateFailed, Err: err.Error()})
+			return err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// supervisorExit is what the supervisor logs when the member exits.
+const supervisorExit = "etcdctl-wizard-supervisor: "
+
+// waitMember waits until the member's client URL answers HTTP. A member
+// that exits meanwhile fails at once with its log tail.
+func (s *session) waitMember(ctx context.Context, h *host) error {
+	name, lay := h.hp.Member, h.hp.Layout
+	s.ev.emit(Event{Host: name, Step: StepMemberHealth, State: StateRunning})
+	started := h.res.Started || h.res.Restarted
+	for {
+		if ok, _ := s.answers(ctx, h); ok {
+			s.ev.emit(Event{Host: name, Step: StepMemberHealth, State: StateDone, Message: "serving on " + lay.ClientURLs[0]})
+			return nil
+		}
+		if started {
+			if exited, err := s.exited(ctx, h); err == nil && exited {
+				f := &memberFailure{Member: name, Why: "exited right after its start", LogTail: logTail(context.WithoutCancel(ctx), h, 30)}
+				s.ev.emit(Event{Host: name, Step: StepMemberHealth, State: StateFailed, Err: f.Error()})
+				return f
+			}
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			f := &memberFailure{Member: name, Why: fmt.Sprintf("did not answer on %s within %s", lay.ClientURLs[0], s.opts.healthTimeout()),
+				LogTail: logTail(context.WithoutCancel(ctx), h, 30)}
+			s.ev.emit(Event{Host: name, Step: StepMemberHealth, State: StateFailed, Err: f.Error()})
+			return f
+		}
+	}
+}
+
+// exited tells whether the member process exited since the start: the
+// supervisor logged an exit after its last start line, or systemd reports
+// the unit failed or restarting.
+func (s *session) exited(ctx context.Context, h *host) (bool, error) {
+	lay := h.hp.Layout
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if lay.Service == plan.ServiceSupervisor {
+		out, err := remote.Output(cctx, h.t, remote.Cmd{Root: true, Command: "tail -n 200 " + remote.Quote(lay.LogFile) + " | grep -F " + remote.Quote(supervisorExit) + " | tail -n 1"})
+		if err != nil {
+			return false, err
+		}
+		return strings.Contains(string(out), " exited with status "), nil
+	}
+	out, _ := remote.Output(cctx, h.t, remote.Cmd{Root: true, Command: "systemctl show -p ActiveState,NRestarts --value " + plan.UnitName})
+	f := strings.Fields(string(out))
+	if len(f) == 2 {
+		n, _ := strconv.Atoi(f[1])
+		return f[0] == "failed" || n > 0, nil
+	}
+	return false, nil
+}
+
+// answers tells whether the member's client URL answers any HTTP.
+func (s *session) answers(ctx context.Context, h *host) (bool, string) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := newRequest(cctx, h.hp.Layout.ClientURLs[0]+"/version")
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := s.healthClient(h.t).Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp.Body.Close()
+	return true, ""
+}
+
+// health asks the member's /health.
+func (s *session) health(ctx context.Context, h *host) (bool, string) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := newRequest(cctx, h.hp.Layout.ClientURLs[0]+"/health")
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := s.healthClient(h.t).Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var v struct {
+		Health any `json:"health"`
+	}
+	if json.Unmarshal(body, &v) == nil && fmt.Sprint(v.Health) == "true" {
+		return true, ""
+	}
+	return false, strings.TrimSpace(string(bytes.TrimSpace(body)))
+}
