@@ -286,3 +286,45 @@ func TestDeleteRangePrevKvs(t *testing.T) {
 		t.Errorf("empty key delete = %v", err)
 	}
 }
+
+// TestNilAndEmptyRequests: malformed requests from a buggy caller are answered
+// with errors (or empty results), never a panic.
+func TestNilAndEmptyRequests(t *testing.T) {
+	h := newHarness(t)
+	h.put("a", "1")
+	calls := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"nil range", func() error { _, err := h.s.Range(nil); return err }, ErrEmptyKey},
+		{"nil put", func() error { _, err := h.s.Put(h.idx(), nil); return err }, ErrEmptyKey},
+		{"nil delete", func() error { _, err := h.s.DeleteRange(h.idx(), nil); return err }, ErrEmptyKey},
+		{"nil txn", func() error { _, err := h.s.Txn(h.idx(), nil); return err }, nil},
+		{"nil read-only txn", func() error { _, err := h.s.Txn(Index{}, nil); return err }, nil},
+		{"nil op", func() error {
+			_, err := h.s.Txn(h.idx(), &pb.TxnRequest{Success: []*pb.RequestOp{nil}})
+			return err
+		}, ErrKeyNotFound},
+		{"nil compare", func() error {
+			_, err := h.s.Txn(h.idx(), &pb.TxnRequest{Compare: []*pb.Compare{nil}})
+			return err
+		}, ErrEmptyKey},
+		{"nil nested txn", func() error {
+			_, err := h.s.Txn(h.idx(), &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestTxn{}}}})
+			return err
+		}, nil},
+		{"nil put in op", func() error {
+			_, err := h.s.Txn(h.idx(), &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{}}}})
+			return err
+		}, ErrEmptyKey},
+	}
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if h.s.Rev() != 2 {
+		t.Errorf("Rev = %d: a malformed request changed the store", h.s.Rev())
+	}
+}
