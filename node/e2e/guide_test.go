@@ -176,6 +176,9 @@ func TestClientV3(t *testing.T) {
 	if err != nil || !txn.Succeeded || len(txn.Responses) != 2 {
 		t.Fatalf("txn: %v %+v", err, txn)
 	}
+	if _, err := cli.Txn(ctx).Then(clientv3.OpPut("dup", "1"), clientv3.OpPut("dup", "2")).Commit(); err == nil || !strings.Contains(err.Error(), "duplicate key given in txn request") {
+		t.Fatalf("txn writing a key twice: %v", err)
+	}
 	d, err := cli.Delete(ctx, "a/", clientv3.WithPrefix(), clientv3.WithPrevKV())
 	if err != nil || d.Deleted != 3 || len(d.PrevKvs) != 3 {
 		t.Fatalf("delete: %v %+v", err, d)

@@ -41,6 +41,9 @@ func (s *Server) Header(h *pb.ResponseHeader) *pb.ResponseHeader {
 
 // Range reads keys; linearizable unless the request is serializable.
 func (s *Server) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if err := mvcc.CheckRange(req); err != nil {
+		return nil, mvcc.ToGRPCError(err)
+	}
 	if !req.GetSerializable() {
 		if err := s.reads.wait(ctx); err != nil {
 			return nil, toGRPC(err)
@@ -58,6 +61,9 @@ func (s *Server) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResp
 
 // Put writes a key through raft.
 func (s *Server) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := mvcc.CheckPut(req); err != nil {
+		return nil, mvcc.ToGRPCError(err)
+	}
 	resp, err := s.propose(ctx, &pb.InternalRaftRequest{Put: req})
 	if err != nil {
 		return nil, err
@@ -69,6 +75,9 @@ func (s *Server) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, 
 
 // DeleteRange deletes keys through raft.
 func (s *Server) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	if err := mvcc.CheckDeleteRange(req); err != nil {
+		return nil, mvcc.ToGRPCError(err)
+	}
 	resp, err := s.propose(ctx, &pb.InternalRaftRequest{DeleteRange: req})
 	if err != nil {
 		return nil, err
@@ -80,8 +89,10 @@ func (s *Server) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*
 
 // Txn runs a transaction through raft.
 func (s *Server) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if n := len(req.GetSuccess()); n > int(s.cfg.MaxTxnOps) || len(req.GetFailure()) > int(s.cfg.MaxTxnOps) {
-		return nil, rpctypes.ErrGRPCTooManyOps
+	// Rejected here too so a bad transaction fails fast instead of
+	// taking a raft round trip; every member checks again at apply.
+	if err := mvcc.CheckTxn(req, int(s.cfg.MaxTxnOps)); err != nil {
+		return nil, mvcc.ToGRPCError(err)
 	}
 	resp, err := s.propose(ctx, &pb.InternalRaftRequest{Txn: req})
 	if err != nil {
