@@ -63,6 +63,7 @@ that apply runs.`,
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
 	})
 	root.AddCommand(newVersionCmd(), newPlanCmd(), newCertsCmd())
+	root.AddCommand(newApplyCmd(), newStatusCmd(), newLogsCmd(), newResetCmd(), newSandboxCmd())
 	return root
 }
 

@@ -181,6 +181,8 @@ type session struct {
 	opts  Options
 	ev    *emitter
 	hosts []*host
+	// clientTLS reaches https member URLs (see ClientTLS).
+	clientTLS *tls.Config
 }
 
 func newSession(p *plan.Plan, opts Options) (*session, error) {
@@ -200,6 +202,10 @@ func newSession(p *plan.Plan, opts Options) (*session, error) {
 		return nil, fmt.Errorf("the plan is not valid (run etcdctl-wizard plan validate):\n%s", strings.Join(errs, "\n"))
 	}
 	s := &session{p: p, q: p.WithDefaults(), opts: opts, ev: &emitter{fn: opts.Events}}
+	var err error
+	if s.clientTLS, err = ClientTLS(p, opts.BaseDir); err != nil {
+		return nil, err
+	}
 	hps, err := plan.BuildFor(p, s.hostOptions(nil))
 	if err != nil {
 		return nil, err
@@ -388,9 +394,7 @@ func (s *session) resolveSource(src string, f *facts.Facts) (string, error) {
 func (s *session) healthClient(t remote.Transport) *http.Client {
 	cfg := s.opts.HealthTLS
 	if cfg == nil {
-		// Auto TLS members present certificates they made themselves:
-		// there is nothing to verify them against.
-		cfg = &tls.Config{InsecureSkipVerify: s.q.Spec.TLS.Mode == plan.TLSAuto} //nolint:gosec
+		cfg = s.clientTLS
 	}
 	return &http.Client{
 		Timeout: 3 * time.Second,

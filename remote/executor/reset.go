@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -80,6 +82,8 @@ func Reset(ctx context.Context, p *plan.Plan, opts Options) ([]ResetResult, erro
 		return results, err
 	}
 	_ = removeJournal(JournalPath(s.opts.StateDir, s.q.Metadata.Name))
+	// The local members' folders are gone: remove their parents when empty.
+	_ = os.Remove(filepath.Join(s.opts.StateDir, s.q.Metadata.Name, "members"))
 	s.ev.emit(Event{Step: "reset", State: StateDone, Message: fmt.Sprintf("%d hosts reset", len(s.hosts))})
 	return results, nil
 }

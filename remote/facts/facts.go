@@ -133,7 +133,6 @@ for f in /proc/net/tcp /proc/net/tcp6; do [ -r $f ] && awk '$4=="0A"{print "list
 d=$3; while [ ! -d "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done
 echo "diskpath=$d"
 echo "diskfree=$(df -Pk "$d" | awk 'NR==2{print $4}')"
-echo "time=$(date +%s.%N)"
 `
 
 // Gather collects the facts of the host t reaches for the member laid out
@@ -149,12 +148,19 @@ func Gather(ctx context.Context, t remote.Transport, member string, lay *plan.Ho
 		cmd.WriteString(" " + remote.Quote(a))
 	}
 	cmd.WriteString("\n" + script)
-	before := time.Now()
 	out, err := remote.Output(ctx, t, remote.Cmd{Root: true, Command: cmd.String()})
-	after := time.Now()
 	if err != nil {
 		return nil, fmt.Errorf("gathering facts: %w", err)
 	}
+	// The clock on its own: the round trip of a tiny command bounds the error.
+	before := time.Now()
+	clock, err := remote.Output(ctx, t, remote.Cmd{Command: "date +%s.%N"})
+	after := time.Now()
+	if err != nil {
+		return nil, fmt.Errorf("reading the clock: %w", err)
+	}
+	out = append(out, "\ntime="...)
+	out = append(out, clock...)
 	f := &Facts{Host: member, DataDir: lay.DataDir}
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

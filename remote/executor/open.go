@@ -1,0 +1,55 @@
+package executor
+
+import (
+	"context"
+
+	"etcdctl-wizard/plan"
+	"etcdctl-wizard/remote"
+	"etcdctl-wizard/remote/facts"
+)
+
+// Host is a member's host as Open found it.
+type Host struct {
+	Plan      plan.HostPlan // with the layout apply uses on this host
+	Transport remote.Transport
+	Facts     *facts.Facts
+}
+
+// Hosts are the opened hosts of a plan; Close ends their connections.
+type Hosts struct {
+	Hosts []Host
+	s     *session
+}
+
+// Close closes every transport.
+func (h *Hosts) Close() { h.s.close() }
+
+// Open connects to every host of the plan and gathers facts, without
+// changing anything: what status and logs need. An unreachable host is a
+// *PreflightError.
+func Open(ctx context.Context, p *plan.Plan, opts Options) (*Hosts, error) {
+	s, err := newSession(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	if problems := s.connectAndGather(ctx); hasFatal(problems) {
+		s.close()
+		return nil, &PreflightError{Problems: problems}
+	}
+	fs := map[string]*facts.Facts{}
+	for _, h := range s.hosts {
+		fs[h.hp.Member] = h.facts
+	}
+	hps, err := plan.BuildFor(s.p, s.hostOptions(fs))
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	out := &Hosts{s: s}
+	for i, h := range s.hosts {
+		h.hp = hps[i]
+		out.Hosts = append(out.Hosts, Host{Plan: h.hp, Transport: h.t, Facts: h.facts})
+	}
+	return out, nil
+}
+
