@@ -52,4 +52,3 @@ func Open(ctx context.Context, p *plan.Plan, opts Options) (*Hosts, error) {
 	}
 	return out, nil
 }
-
