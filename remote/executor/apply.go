@@ -321,9 +321,11 @@ func (s *session) runStep(ctx context.Context, h *host, st plan.Step, srcs *sour
 			rf.Content, rf.Size = strings.NewReader(f.Content), int64(len(f.Content))
 		}
 		var lastReport time.Time
+		var lastDone int64
 		rf.Progress = func(done, total int64) {
-			if now := time.Now(); now.Sub(lastReport) > 100*time.Millisecond || done == total {
-				lastReport = now
+			// Every 5% or 100 ms, whichever comes first.
+			if now := time.Now(); now.Sub(lastReport) > 100*time.Millisecond || done-lastDone >= total/20 || done == total {
+				lastReport, lastDone = now, done
 				s.ev.emit(Event{Host: name, Step: st.Kind, State: StateProgress, Progress: &Progress{Done: done, Total: total}})
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"etcdctl-wizard/node/nodetest"
 	"etcdctl-wizard/plan"
 	"etcdctl-wizard/remote"
+	"etcdctl-wizard/remote/follow"
 	"etcdctl-wizard/remote/lab"
 )
 
@@ -59,7 +60,16 @@ func newLabEnv(t testing.TB, n int) *labEnv {
 	if err := os.WriteFile(known, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &labEnv{lab: l, node: nodetest.BuildNode(t), stateDir: t.TempDir(), known: known, events: &eventLog{}}
+	return &labEnv{lab: l, node: nodeBinary(t), stateDir: t.TempDir(), known: known, events: &eventLog{}}
+}
+
+// nodeBinary is $ETCDCTL_WIZARD_NODE_BINARY (e.g. make's bin/etcd-node), or
+// etcd-node built from the source tree.
+func nodeBinary(t testing.TB) string {
+	if p := os.Getenv("ETCDCTL_WIZARD_NODE_BINARY"); p != "" {
+		return p
+	}
+	return nodetest.BuildNode(t)
 }
 
 func (e *labEnv) options() Options {
@@ -165,5 +175,232 @@ func TestLabApplyNoneReapplyReset(t *testing.T) {
 	}
 	if _, err := os.Stat(JournalPath(e.stateDir, "etcd-cluster-1")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("journal left after reset: %v", err)
+	}
+}
+
+// hostsUntouched fails when any lab host got a file from apply.
+func (e *labEnv) hostsUntouched(t testing.TB) {
+	t.Helper()
+	for _, h := range e.lab.Hosts {
+		out := h.MustExec(t, `for p in /usr/local/bin/etcd-node /etc/etcd /var/lib/etcd /run/etcd-node.pid /var/log/etcd-node.log; do [ -e $p ] && echo $p; done; true`)
+		if s := strings.TrimSpace(out); s != "" {
+			t.Errorf("%s was changed: %s", h.Name, s)
+		}
+	}
+}
+
+func TestLabPreflightFailures(t *testing.T) {
+	e := newLabEnv(t, 3)
+	p := labPlan(t, 3, plan.TLSNone)
+	ctx := context.Background()
+
+	t.Run("unreachable", func(t *testing.T) {
+		h := e.lab.Host("infra2")
+		if err := h.SetLink(false); err != nil {
+			t.Fatal(err)
+		}
+		defer h.SetLink(true)
+		_, err := Apply(ctx, p, e.options())
+		var pe *PreflightError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "infra2: cannot connect to root@10.0.1.12:22") {
+			t.Fatalf("apply with infra2 unplugged: %v", err)
+		}
+		t.Log(err)
+		if strings.Contains(err.Error(), "infra0:") || strings.Contains(err.Error(), "infra1:") {
+			t.Errorf("error blames reachable hosts: %v", err)
+		}
+		e.hostsUntouched(t)
+	})
+
+	t.Run("busy port", func(t *testing.T) {
+		h := e.lab.Host("infra1")
+		h.MustExec(t, `setsid -f python3 -c 'import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("10.0.1.11", 2380)); s.listen(); open("/run/busy.pid","w").write(str(__import__("os").getpid())); time.sleep(600)' </dev/null >/dev/null 2>&1`)
+		waitFor(t, func() bool { _, err := h.Exec(ctx, "test -s /run/busy.pid"); return err == nil })
+		defer h.MustExec(t, "kill $(cat /run/busy.pid); rm -f /run/busy.pid")
+		_, err := Apply(ctx, p, e.options())
+		var pe *PreflightError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "infra1: port 2380 is already in use (listening: 10.0.1.11:2380)") {
+			t.Fatalf("apply with a busy port: %v", err)
+		}
+		e.hostsUntouched(t)
+	})
+
+	t.Run("changed host key", func(t *testing.T) {
+		// Record another host's key under infra1's address.
+		b, err := os.ReadFile(e.lab.KnownHosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		var infra0Key string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Fields(l)
+			if f[0] == "10.0.1.10" {
+				infra0Key = f[1] + " " + f[2]
+			}
+			if f[0] != "10.0.1.11" {
+				lines = append(lines, l)
+			}
+		}
+		lines = append(lines, "10.0.1.11 "+infra0Key)
+		bad := filepath.Join(t.TempDir(), "known_hosts")
+		os.WriteFile(bad, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+		e2 := *e
+		e2.known = bad
+		_, err = Apply(ctx, p, e2.options())
+		old, now := e.lab.Host("infra0").Fingerprint, e.lab.Host("infra1").Fingerprint
+		var ce *remote.HostKeyChangedError
+		if !errors.As(err, &ce) && !strings.Contains(err.Error(), "HOST KEY CHANGED") {
+			t.Fatalf("apply with a changed host key: %v", err)
+		}
+		t.Log(err)
+		if !strings.Contains(err.Error(), old) || !strings.Contains(err.Error(), now) || !strings.Contains(err.Error(), "infra1") {
+			t.Errorf("error lacks both fingerprints (%s, %s): %v", old, now, err)
+		}
+		e.hostsUntouched(t)
+	})
+}
+
+func waitFor(t testing.TB, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLabCutUploadResumesAndMemberFailureShowsLog(t *testing.T) {
+	e := newLabEnv(t, 3)
+	p := labPlan(t, 3, plan.TLSNone)
+	ctx := context.Background()
+
+	// The SSH connection to infra1 is cut while the binary is on its way.
+	var once sync.Once
+	cut := make(chan int, 1)
+	e.events.on = func(ev Event) {
+		if ev.Host == "infra1" && ev.Step == plan.StepBinary && ev.State == StateProgress && ev.Progress.Done*4 >= ev.Progress.Total {
+			once.Do(func() {
+				n, err := e.lab.Host("infra1").KillSessions()
+				if err != nil {
+					t.Error(err)
+				}
+				cut <- n
+			})
+		}
+	}
+	_, err := Apply(ctx, p, e.options())
+	if err == nil || !strings.Contains(err.Error(), "infra1") || !errors.Is(err, remote.ErrConnLost) {
+		t.Fatalf("apply with the connection cut: %v", err)
+	}
+	if n := <-cut; n == 0 {
+		t.Fatal("no session was killed")
+	}
+	t.Log(err)
+	if out := e.lab.Host("infra1").MustExec(t, "ls /usr/local/bin/"); strings.Contains(out, "etcd-node\n") {
+		t.Errorf("a cut upload left the binary in place: %s", out)
+	}
+	e.events.on = nil
+	nEvents := len(e.events.all())
+	res, err := Apply(ctx, p, e.options())
+	if err != nil {
+		t.Fatalf("apply after the cut: %v", err)
+	}
+	resumed := false
+	for _, ev := range e.events.all()[nEvents:] {
+		resumed = resumed || (ev.Step == "journal" && strings.Contains(ev.Message, "resuming"))
+	}
+	if !resumed {
+		t.Error("the second apply did not report resuming from the journal")
+	}
+	for _, h := range res.Hosts {
+		if h.Member == "infra1" && !h.Started {
+			t.Errorf("infra1 was not started by the second apply: %+v", h)
+		}
+	}
+	if _, err := Reset(ctx, p, e.options()); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	e.hostsUntouched(t)
+
+	// A member that cannot start: its log tail is in the error.
+	bad := labPlan(t, 3, plan.TLSNone)
+	bad.Spec.Members[2].Flags = map[string]string{"listen-metrics-urls": "http://10.0.9.9:2381"}
+	_, err = Apply(ctx, bad, e.options())
+	var mf *memberFailure
+	if !errors.As(err, &mf) || mf.Member != "infra2" || !strings.Contains(err.Error(), "10.0.9.9:2381") {
+		t.Fatalf("apply of a member that cannot start: %v", err)
+	}
+	t.Log(err)
+}
+
+func TestLabAutoTLSAndStatus(t *testing.T) {
+	e := newLabEnv(t, 3)
+	_, etcdctl := nodetest.Upstream(t)
+	p := labPlan(t, 3, plan.TLSAuto)
+	ctx := context.Background()
+	if _, err := Apply(ctx, p, e.options()); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	out := e.etcdctl(t, etcdctl, "--endpoints=https://10.0.1.10:2379,https://10.0.1.11:2379,https://10.0.1.12:2379", "--insecure-skip-tls-verify", "--insecure-transport=false", "endpoint", "health")
+	if strings.Count(out, "is healthy") != 3 {
+		t.Fatalf("etcdctl endpoint health:\n%s", out)
+	}
+	checkStatus(t, e, p)
+	if _, err := Reset(ctx, p, e.options()); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	e.hostsUntouched(t)
+}
+
+func TestLabUpstreamEtcd(t *testing.T) {
+	e := newLabEnv(t, 3)
+	etcd, etcdctl := nodetest.Upstream(t)
+	p := labPlan(t, 3, plan.TLSNone)
+	p.Spec.Node.Binary = etcd
+	ctx := context.Background()
+	if _, err := Apply(ctx, p, e.options()); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	out := e.etcdctl(t, etcdctl, "--endpoints=http://10.0.1.10:2379,http://10.0.1.11:2379,http://10.0.1.12:2379", "endpoint", "status")
+	if strings.Count(out, "3.7.3") != 3 {
+		t.Fatalf("etcdctl endpoint status:\n%s", out)
+	}
+	if v := e.lab.Host("infra0").MustExec(t, "/usr/local/bin/etcd --version"); !strings.Contains(v, "etcd Version: 3.7.3") {
+		t.Errorf("installed binary: %s", v)
+	}
+	checkStatus(t, e, p)
+	if _, err := Reset(ctx, p, e.options()); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	if out := e.lab.Host("infra0").MustExec(t, "ls -A /usr/local/bin /var/lib"); strings.Contains(out, "etcd") {
+		t.Errorf("after reset: %s", out)
+	}
+}
+
+// checkStatus asks the cluster's status the way `status` does.
+func checkStatus(t *testing.T, e *labEnv, p *plan.Plan) {
+	t.Helper()
+	ctx := context.Background()
+	hosts, err := Open(ctx, p, e.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hosts.Close()
+	cfg, err := ClientTLS(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := follow.Status(ctx, hosts.Endpoints(), cfg)
+	if !st.Healthy || len(st.Members) != 3 || st.Leader == "" || st.Term == 0 || st.Index == 0 {
+		t.Fatalf("status: %+v", st)
+	}
+	for _, m := range st.Members {
+		if !m.Healthy || m.RaftTerm != st.Term {
+			t.Errorf("member %+v", m)
+		}
 	}
 }
