@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -220,7 +221,7 @@ func (s *Server) MemberList(ctx context.Context, linearizable bool) ([]*Member, 
 
 // MemberAdd adds a member (or learner) by runtime reconfiguration.
 func (s *Server) MemberAdd(ctx context.Context, peerURLs []string, learner bool) (*Member, error) {
-	urls, err := config.ParseURLs(joinComma(peerURLs))
+	urls, err := config.ParseURLs(strings.Join(peerURLs, ","))
 	if err != nil || len(urls) == 0 {
 		return nil, rpctypes.ErrGRPCMemberBadURLs
 	}
@@ -264,9 +265,6 @@ func (s *Server) MemberAdd(ctx context.Context, peerURLs []string, learner bool)
 func (s *Server) MemberRemove(ctx context.Context, id uint64) error {
 	m := s.cluster.get(id)
 	if m == nil {
-		if s.cluster.isRemoved(id) {
-			return rpctypes.ErrGRPCMemberNotFound
-		}
 		return rpctypes.ErrGRPCMemberNotFound
 	}
 	if s.cfg.StrictReconfigCheck && !m.IsLearner {
@@ -279,7 +277,7 @@ func (s *Server) MemberRemove(ctx context.Context, id uint64) error {
 
 // MemberUpdate changes a member's peer URLs.
 func (s *Server) MemberUpdate(ctx context.Context, id uint64, peerURLs []string) error {
-	urls, err := config.ParseURLs(joinComma(peerURLs))
+	urls, err := config.ParseURLs(strings.Join(peerURLs, ","))
 	if err != nil || len(urls) == 0 {
 		return rpctypes.ErrGRPCMemberBadURLs
 	}
@@ -423,17 +421,6 @@ func (s *Server) activeVoters(exclude uint64) int {
 		}
 	}
 	return n
-}
-
-func joinComma(ss []string) string {
-	out := ""
-	for i, x := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += x
-	}
-	return out
 }
 
 // Status answers Maintenance.Status.
