@@ -84,13 +84,13 @@ func (s *Server) updateLeader(lead uint64) {
 	if old == lead {
 		return
 	}
+	s.metrics.isLeader.Set(boolFloat(lead == s.id))
 	if lead == raft.None {
 		s.metrics.hasLeader.Set(0)
 		s.lg.Info("raft lost its leader", zap.String("local-member-id", idHex(s.id)), zap.Uint64("term", s.term.Load()))
 		return
 	}
 	s.metrics.hasLeader.Set(1)
-	s.metrics.isLeader.Set(boolFloat(lead == s.id))
 	s.metrics.leaderChanges.Inc()
 	s.lg.Info("raft elected a leader", zap.String("local-member-id", idHex(s.id)), zap.String("leader", idHex(lead)), zap.Uint64("term", s.term.Load()))
 }
