@@ -1,0 +1,84 @@
+package tui
+
+import (
+	"context"
+	"time"
+
+	"etcdctl-wizard/plan"
+)
+
+// Applier provisions a plan. The wizard's apply, host-key and done screens
+// are written against it; tui/applier implements it over the remote package.
+// Every channel is closed by the Applier when its work ends or ctx is
+// cancelled.
+type Applier interface {
+	// HostKeys connects to every SSH host of the plan and reports the keys
+	// that are not trusted yet (unknown) or refused (changed). Local members
+	// have no host key.
+	HostKeys(ctx context.Context, p *plan.Plan) ([]HostKey, error)
+	// Apply provisions the plan, trusting the accepted host keys, and streams
+	// its progress. The last event has Final set; its Err says whether the
+	// run failed.
+	Apply(ctx context.Context, p *plan.Plan, accepted []HostKey) <-chan Event
+	// Status follows the cluster (members, leader, raft term and index,
+	// health) until ctx is cancelled.
+	Status(ctx context.Context, p *plan.Plan) <-chan ClusterStatus
+}
+
+// HostKey is one SSH host key that needs the operator's decision.
+type HostKey struct {
+	Member      string
+	Host        string // host:port as dialled
+	KeyType     string
+	Fingerprint string // SHA256:...
+	// Changed is a key different from the one in known_hosts: it is refused
+	// and cannot be accepted here.
+	Changed        bool
+	OldFingerprint string
+}
+
+// StepState is where a host's step stands.
+type StepState string
+
+// Step states.
+const (
+	StepRunning StepState = "running"
+	StepDone    StepState = "done"
+	StepSkipped StepState = "skipped" // already done, nothing changed
+	StepFailed  StepState = "failed"
+)
+
+// Event is one report of Apply.
+type Event struct {
+	Time  time.Time
+	Host  string // member name; "" for the run as a whole
+	Step  string // e.g. "facts", "upload binary", "start"
+	State StepState
+	// Progress is the fraction of an upload done, 0..1; negative when the
+	// step has no measurable progress.
+	Progress float64
+	// Log lines the step printed (member logs on failure, command output).
+	Log []string
+	Err error
+	// Final marks the last event of the run.
+	Final bool
+}
+
+// ClusterStatus is one observation of the running cluster.
+type ClusterStatus struct {
+	Time    time.Time
+	Members []MemberStatus
+	Leader  string // member name
+	Term    uint64
+	Index   uint64
+	Err     error
+}
+
+// MemberStatus is one member as the cluster sees it.
+type MemberStatus struct {
+	Name     string
+	Endpoint string
+	Healthy  bool
+	Version  string
+	Err      string
+}

@@ -1,0 +1,96 @@
+package tui
+
+import (
+	"context"
+	"sync"
+
+	"etcdctl-wizard/plan"
+)
+
+// fakeApplier replays scripted events. Apply sends events up to each gate
+// and then waits for the test to open it (release), so that tests look at
+// a running apply without sleeping.
+type fakeApplier struct {
+	keys    []HostKey
+	keysErr error
+	events  []Event
+	status  []ClusterStatus
+
+	mu       sync.Mutex
+	accepted []HostKey
+	applied  int
+	gate     chan struct{} // nil: no pause
+	pauseAt  int           // events sent before waiting on gate
+	// final is closed once the final event was taken: the status follows
+	// it, so that flows see the cluster panel change after the apply.
+	final chan struct{}
+}
+
+func (f *fakeApplier) HostKeys(ctx context.Context, p *plan.Plan) ([]HostKey, error) {
+	return f.keys, f.keysErr
+}
+
+func (f *fakeApplier) Apply(ctx context.Context, p *plan.Plan, accepted []HostKey) <-chan Event {
+	f.mu.Lock()
+	f.accepted = accepted
+	f.applied++
+	f.mu.Unlock()
+	ch := make(chan Event)
+	final := f.finalChan()
+	go func() {
+		defer close(ch)
+		defer close(final)
+		for i, ev := range f.events {
+			if f.gate != nil && i == f.pauseAt {
+				select {
+				case <-f.gate:
+				case <-ctx.Done():
+					ch <- Event{Final: true, Err: ctx.Err()}
+					return
+				}
+			}
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func (f *fakeApplier) Status(ctx context.Context, p *plan.Plan) <-chan ClusterStatus {
+	ch := make(chan ClusterStatus)
+	final := f.finalChan()
+	go func() {
+		defer close(ch)
+		select {
+		case <-final:
+		case <-ctx.Done():
+			return
+		}
+		for _, st := range f.status {
+			select {
+			case ch <- st:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func (f *fakeApplier) acceptedKeys() []HostKey {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accepted
+}
+
+func (f *fakeApplier) finalChan() chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.final == nil {
+		f.final = make(chan struct{})
+	}
+	return f.final
+}
