@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,188 +231,6 @@ func (s *session) checkSources(srcs *sources) []facts.Problem {
 	return problems
 }
 
-// applyHost runs one host's steps up to and including the start.
-func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Journal) error {
-	name := h.hp.Member
-	lay := h.hp.Layout
-	changedFiles := false
-	jh := func(fn func(*JournalHost)) {
-		_ = j.update(func(j *Journal) { fn(j.host(name)) })
-	}
-	pending := false
-	j.mu.Lock()
-	pending = j.host(name).RestartPending
-	j.mu.Unlock()
-	running := h.facts.Running
-	for _, st := range h.hp.Steps {
-		if st.Kind == plan.StepStart {
-			// The marker goes in before the member's first start.
-			if err := s.marker(ctx, h); err != nil {
-				return err
-			}
-			jh(func(x *JournalHost) { x.Steps[StepMarker] = time.Now().UTC(); x.LastStep = StepMarker })
-			if err := s.start(ctx, h, running, pending || changedFiles); err != nil {
-				return err
-			}
-			jh(func(x *JournalHost) {
-				x.Steps[st.Kind] = time.Now().UTC()
-				x.LastStep, x.RestartPending = st.Kind, false
-			})
-			continue
-		}
-		changed, err := s.runStep(ctx, h, st, srcs)
-		if err != nil {
-			return err
-		}
-		if changed && len(st.Files) > 0 {
-			changedFiles = true
-		}
-		jh(func(x *JournalHost) {
-			x.Steps[st.Kind] = time.Now().UTC()
-			x.LastStep = st.Kind
-			if changed && len(st.Files) > 0 && running {
-				x.RestartPending = true
-			}
-		})
-	}
-	_ = lay
-	return nil
-}
-
-// runStep runs a step that puts files and runs commands.
-func (s *session) runStep(ctx context.Context, h *host, st plan.Step, srcs *sources) (bool, error) {
-	name := h.hp.Member
-	ctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
-	defer cancel()
-	s.ev.emit(Event{Host: name, Step: st.Kind, State: StateRunning, Message: st.Description})
-	fail := func(err error) (bool, error) {
-		s.ev.emit(Event{Host: name, Step: st.Kind, State: StateFailed, Err: err.Error()})
-		return false, fmt.Errorf("%s: %w", st.Kind, err)
-	}
-	changed := false
-	if len(st.Files) == 0 && st.Command != "" {
-		if st.Check != "" {
-			if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: st.Check}); err == nil {
-				s.ev.emit(Event{Host: name, Step: st.Kind, State: StateSkipped})
-				return false, nil
-			}
-		}
-		if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: st.Command}); err != nil {
-			return fail(err)
-		}
-		s.ev.emit(Event{Host: name, Step: st.Kind, State: StateDone})
-		return true, nil
-	}
-	var sent int64
-	for _, f := range st.Files {
-		rf := remote.File{Path: f.Path, Mode: os.FileMode(f.Mode), SHA256: f.SHA256}
-		if f.Source != "" {
-			p, err := s.resolveSource(f.Source, h.facts)
-			if err != nil {
-				return fail(err)
-			}
-			src, err := srcs.open(p)
-			if err != nil {
-				return fail(err)
-			}
-			rf.Content, rf.Size, rf.SHA256 = src.f, src.size, src.sum
-		} else {
-			rf.Content, rf.Size = strings.NewReader(f.Content), int64(len(f.Content))
-		}
-		var lastReport time.Time
-		var lastDone int64
-		rf.Progress = func(done, total int64) {
-			// Every 5% or 100 ms, whichever comes first.
-			if now := time.Now(); now.Sub(lastReport) > 100*time.Millisecond || done-lastDone >= total/20 || done == total {
-				lastReport, lastDone = now, done
-				s.ev.emit(Event{Host: name, Step: st.Kind, State: StateProgress, Progress: &Progress{Done: done, Total: total}})
-			}
-		}
-		res, err := h.t.Upload(ctx, rf)
-		if err != nil {
-			return fail(err)
-		}
-		if res.Changed {
-			changed = true
-			h.res.Uploads++
-			sent += res.Sent
-		}
-	}
-	if changed && st.Command != "" {
-		if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: st.Command}); err != nil {
-			return fail(err)
-		}
-	}
-	if !changed {
-		s.ev.emit(Event{Host: name, Step: st.Kind, State: StateSkipped, Message: "already in place"})
-		return false, nil
-	}
-	h.res.Changed = append(h.res.Changed, st.Kind)
-	msg := ""
-	if sent > 0 {
-		msg = "sent " + size(sent)
-	}
-	s.ev.emit(Event{Host: name, Step: st.Kind, State: StateDone, Message: msg})
-	return true, nil
-}
-
-// marker writes the data dir marker (creating the data dir 0700).
-func (s *session) marker(ctx context.Context, h *host) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
-	defer cancel()
-	lay := h.hp.Layout
-	content := facts.MarkerFile(s.q.Metadata.Name, h.hp.ClusterID, h.hp.Member, h.hp.MemberID)
-	if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: "[ -d " + remote.Quote(lay.DataDir) + " ] || mkdir -p -m 0700 " + remote.Quote(lay.DataDir)}); err != nil {
-		s.ev.emit(Event{Host: h.hp.Member, Step: StepMarker, State: StateFailed, Err: err.Error()})
-		return fmt.Errorf("creating the data dir: %w", err)
-	}
-	res, err := h.t.Upload(ctx, remote.BytesFile(facts.MarkerPath(lay), 0o600, content))
-	if err != nil {
-		s.ev.emit(Event{Host: h.hp.Member, Step: StepMarker, State: StateFailed, Err: err.Error()})
-		return fmt.Errorf("writing the data dir marker: %w", err)
-	}
-	if res.Changed {
-		h.res.Uploads++
-		h.res.Changed = append(h.res.Changed, StepMarker)
-		s.ev.emit(Event{Host: h.hp.Member, Step: StepMarker, State: StateDone, Message: facts.MarkerPath(lay)})
-	}
-	return nil
-}
-
-// start starts a stopped member, restarts a running one whose files
-// changed, and leaves a running unchanged one alone.
-func (s *session) start(ctx context.Context, h *host, wasRunning, changed bool) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
-	defer cancel()
-	name, lay := h.hp.Member, h.hp.Layout
-	running := wasRunning
-	if running {
-		// Check again: the member may have stopped since the facts.
-		running = h.t.Run(ctx, remote.Cmd{Root: true, Command: lay.RunningCheck()}) == nil
-	}
-	if running && !changed {
-		s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateSkipped, Message: "already running"})
-		return nil
-	}
-	cmd, what := lay.StartCommand(), "started"
-	if running {
-		cmd, what = lay.RestartCommand(), "restarted to pick up changed files"
-	}
-	s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateRunning})
-	if err := h.t.Run(ctx, remote.Cmd{Root: true, Command: cmd}); err != nil {
-		s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateFailed, Err: err.Error()})
-		return fmt.Errorf("start: %w", err)
-	}
-	if running {
-		h.res.Restarted = true
-	} else {
-		h.res.Started = true
-	}
-	h.res.Changed = append(h.res.Changed, plan.StepStart)
-	s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateDone, Message: what})
-	return nil
-}
-
 // memberFailure is a member that exited or never answered; it carries the
 // tail of its log.
 type memberFailure struct {
@@ -501,12 +318,15 @@ func (s *session) waitMember(ctx context.Context, h *host) error {
 	name, lay := h.hp.Member, h.hp.Layout
 	s.ev.emit(Event{Host: name, Step: StepMemberHealth, State: StateRunning})
 	started := h.res.Started || h.res.Restarted
+	var lastExitCheck time.Time
 	for {
 		if ok, _ := s.answers(ctx, h); ok {
 			s.ev.emit(Event{Host: name, Step: StepMemberHealth, State: StateDone, Message: "serving on " + lay.ClientURLs[0]})
 			return nil
 		}
-		if started {
+		// Looking for an exit costs a command on the host: twice a second.
+		if started && time.Since(lastExitCheck) > 500*time.Millisecond {
+			lastExitCheck = time.Now()
 			if exited, err := s.exited(ctx, h); err == nil && exited {
 				f := &memberFailure{Member: name, Why: "exited right after its start", LogTail: logTail(context.WithoutCancel(ctx), h, 30)}
 				s.ev.emit(Event{Host: name, Step: StepMemberHealth, State: StateFailed, Err: f.Error()})

@@ -405,3 +405,8 @@ func (s *session) healthClient(t remote.Transport) *http.Client {
 		},
 	}
 }
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
