@@ -144,7 +144,10 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 	} else {
 		s.ev.emit(Event{Host: name, Step: plan.StepDirectories, State: StateSkipped})
 	}
-	journal(func(x *JournalHost) { x.Steps[plan.StepDirectories] = time.Now().UTC(); x.LastStep = plan.StepDirectories })
+	journal(func(x *JournalHost) {
+		x.Steps[plan.StepDirectories] = time.Now().UTC()
+		x.LastStep = plan.StepDirectories
+	})
 
 	// Which steps have files to write.
 	stepChanged := map[string]bool{}
