@@ -17,18 +17,19 @@ type Applier interface {
 	// have no host key.
 	HostKeys(ctx context.Context, p *plan.Plan) ([]HostKey, error)
 	// Apply provisions the plan, trusting the accepted host keys, and streams
-	// its progress. The last event has Final set; its Err says whether the
-	// run failed.
-	Apply(ctx context.Context, p *plan.Plan, accepted []HostKey) <-chan Event
+	// its progress. planDir resolves the plan's relative paths (its TLS
+	// folder). The last event has Final set; its Err says whether the run
+	// failed.
+	Apply(ctx context.Context, p *plan.Plan, planDir string, accepted []HostKey) <-chan Event
 	// Status follows the cluster (members, leader, raft term and index,
 	// health) until ctx is cancelled.
-	Status(ctx context.Context, p *plan.Plan) <-chan ClusterStatus
+	Status(ctx context.Context, p *plan.Plan, planDir string) <-chan ClusterStatus
 }
 
 // HostKey is one SSH host key that needs the operator's decision.
 type HostKey struct {
 	Member      string
-	Host        string // host:port as dialled
+	Host        string // as known_hosts records it: "10.0.1.10" or "[10.0.1.10]:2222"
 	KeyType     string
 	Fingerprint string // SHA256:...
 	// Changed is a key different from the one in known_hosts: it is refused

@@ -53,7 +53,10 @@ type applyScreen struct {
 	failedStep string
 	confirming bool
 	cancelled  bool
-	bar        progress.Model
+	// overall is the latest event of the run as a whole (connect,
+	// preflight, cluster health).
+	overall string
+	bar     progress.Model
 }
 
 func (m *Model) now() time.Time {
@@ -92,8 +95,8 @@ func (s *applyScreen) init(m *Model) tea.Cmd {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	s.cancel = cancel
-	s.events = m.opts.Applier.Apply(ctx, m.p, m.hostkeys.acceptedKeys())
-	s.statuses = m.opts.Applier.Status(ctx, m.p)
+	s.events = m.opts.Applier.Apply(ctx, m.p, m.planDir(), m.hostkeys.acceptedKeys())
+	s.statuses = m.opts.Applier.Status(ctx, m.p, m.planDir())
 	return tea.Batch(waitEvent(s.events), waitStatus(s.statuses), tick())
 }
 
@@ -143,6 +146,12 @@ func (s *applyScreen) event(m *Model, msg applyEventMsg) tea.Cmd {
 		if ev.Err != nil {
 			r.err = ev.Err
 			r.ended = ev.Time
+		}
+	}
+	if ev.Host == "" && !ev.Final && ev.Step != "" {
+		s.overall = strings.TrimSpace(fmt.Sprintf("%s: %s %s", ev.Step, ev.State, strings.Join(ev.Log, "; ")))
+		if ev.Err != nil {
+			s.overall += ": " + ev.Err.Error()
 		}
 	}
 	if ev.Final {
@@ -252,6 +261,9 @@ func (s *applyScreen) view(m *Model) string {
 		b.WriteString(m.st.okText.Render("✓ applied") + "\n")
 	default:
 		fmt.Fprintf(&b, "Applying %s (%s)\n", m.p.Metadata.Name, m.now().Sub(s.started).Truncate(time.Second))
+	}
+	if s.overall != "" {
+		b.WriteString(m.st.faint.Render(s.overall))
 	}
 	b.WriteString("\n")
 	for i, r := range s.rows {

@@ -77,6 +77,10 @@ func (s *doneScreen) view(m *Model) string {
 		b.WriteString("  " + e + "\n")
 	}
 	b.WriteString("  etcdctl endpoint health\n")
-	fmt.Fprintf(&b, "\nThe plan is saved in %s; 'etcdctl-wizard status -f %s' follows the cluster.\n", m.planPath, m.planPath)
+	fmt.Fprintf(&b, "\nThe plan is saved in %s\n'etcdctl-wizard status -f PLAN' follows the cluster", m.planPath)
+	if m.sandbox {
+		b.WriteString("; 'etcdctl-wizard sandbox down' removes it")
+	}
+	b.WriteString(".\n")
 	return b.String()
 }

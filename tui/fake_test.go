@@ -30,7 +30,7 @@ func (f *fakeApplier) HostKeys(ctx context.Context, p *plan.Plan) ([]HostKey, er
 	return f.keys, f.keysErr
 }
 
-func (f *fakeApplier) Apply(ctx context.Context, p *plan.Plan, accepted []HostKey) <-chan Event {
+func (f *fakeApplier) Apply(ctx context.Context, p *plan.Plan, planDir string, accepted []HostKey) <-chan Event {
 	f.mu.Lock()
 	f.accepted = accepted
 	f.applied++
@@ -59,7 +59,7 @@ func (f *fakeApplier) Apply(ctx context.Context, p *plan.Plan, accepted []HostKe
 	return ch
 }
 
-func (f *fakeApplier) Status(ctx context.Context, p *plan.Plan) <-chan ClusterStatus {
+func (f *fakeApplier) Status(ctx context.Context, p *plan.Plan, planDir string) <-chan ClusterStatus {
 	ch := make(chan ClusterStatus)
 	final := f.finalChan()
 	go func() {

@@ -64,6 +64,7 @@ that apply runs.`,
 	})
 	root.AddCommand(newVersionCmd(), newPlanCmd(), newCertsCmd())
 	root.AddCommand(newApplyCmd(), newStatusCmd(), newLogsCmd(), newResetCmd(), newSandboxCmd())
+	wireWizard(root, stdin, stdout, stderr)
 	return root
 }
 

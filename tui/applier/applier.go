@@ -1,0 +1,278 @@
+// Package applier implements tui.Applier over remote/executor (apply),
+// remote/follow (cluster status) and the SSH transport's known_hosts checks
+// (host keys), so the wizard provisions through the same code as
+// 'etcdctl-wizard apply'.
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"etcdctl-wizard/plan"
+	"etcdctl-wizard/remote"
+	"etcdctl-wizard/remote/executor"
+	"etcdctl-wizard/remote/follow"
+	"etcdctl-wizard/tui"
+)
+
+// Config is what the adapter needs from the command line.
+type Config struct {
+	// StateDir holds the apply journal and the sandbox members' files.
+	StateDir string
+	// KnownHosts is the known_hosts file; accepted keys are appended to it.
+	KnownHosts string
+	// SSHConfig is the ssh config file ("" ~/.ssh/config, "none").
+	SSHConfig string
+	// ConnectTimeout bounds each SSH connect and login; 0 means 15 s.
+	ConnectTimeout time.Duration
+	// NodeBinary finds the bundled etcd-node for a linux GOARCH.
+	NodeBinary func(arch string) (string, error)
+	// StatusInterval is how often the cluster is asked; 0 means 1 s.
+	StatusInterval time.Duration
+	// StepTimeout and HealthTimeout are the executor's (0: its defaults).
+	StepTimeout, HealthTimeout time.Duration
+}
+
+// Applier is a tui.Applier.
+type Applier struct{ cfg Config }
+
+var _ tui.Applier = (*Applier)(nil)
+
+// New returns the adapter.
+func New(cfg Config) *Applier {
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 15 * time.Second
+	}
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = time.Second
+	}
+	return &Applier{cfg: cfg}
+}
+
+// connect opens a host's transport the way 'apply' does, except that
+// nothing is asked on the terminal (the wizard owns it): unknown host keys
+// are trusted only when accepted on the host-key screen, and sudo must work
+// without a password.
+func (a *Applier) connect(kh *remote.KnownHosts) executor.ConnectFunc {
+	return func(ctx context.Context, h plan.HostPlan) (remote.Transport, error) {
+		if h.Target.Transport == plan.TransportLocal {
+			return remote.NewLocal(remote.LocalOptions{Name: h.Member, Sudo: true}), nil
+		}
+		so := remote.SSHOptions{Name: h.Member, Host: h.Target.Host, Port: h.Target.Port, User: h.Target.User,
+			JumpHost: h.Target.JumpHost, KnownHosts: kh, ConnectTimeout: a.cfg.ConnectTimeout, ConfigFile: a.cfg.SSHConfig}
+		if h.Target.KeyFile != "" {
+			so.KeyFiles = []string{h.Target.KeyFile}
+		}
+		return remote.DialSSH(ctx, so)
+	}
+}
+
+func (a *Applier) options(planDir string, kh *remote.KnownHosts) executor.Options {
+	return executor.Options{Connect: a.connect(kh), NodeBinary: a.cfg.NodeBinary, BaseDir: planDir, StateDir: a.cfg.StateDir,
+		StepTimeout: a.cfg.StepTimeout, HealthTimeout: a.cfg.HealthTimeout}
+}
+
+// HostKeys implements tui.Applier: it connects to every SSH host with a
+// known_hosts check that records unknown keys and refuses them, so nothing
+// is trusted before the operator decides.
+func (a *Applier) HostKeys(ctx context.Context, p *plan.Plan) ([]tui.HostKey, error) {
+	hosts, err := plan.Build(p)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var keys []tui.HostKey
+	var errs []error
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		if h.Target.Transport == plan.TransportLocal {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var seen *remote.HostKey
+			kh := &remote.KnownHosts{Path: a.cfg.KnownHosts, Confirm: func(k remote.HostKey) (bool, error) {
+				seen = &k
+				return false, nil
+			}}
+			t, err := a.connect(kh)(ctx, h)
+			mu.Lock()
+			defer mu.Unlock()
+			var changed *remote.HostKeyChangedError
+			switch {
+			case err == nil:
+				t.Close()
+			case seen != nil:
+				keys = append(keys, tui.HostKey{Member: h.Member, Host: seen.Host, KeyType: seen.Type, Fingerprint: seen.Fingerprint})
+			case errors.As(err, &changed):
+				keys = append(keys, tui.HostKey{Member: h.Member, Host: changed.Host, Fingerprint: changed.Presented,
+					Changed: true, OldFingerprint: strings.Join(changed.Known, ", ")})
+			default:
+				errs = append(errs, fmt.Errorf("%s: %w", h.Member, err))
+			}
+		}()
+	}
+	wg.Wait()
+	sortKeys(keys, hosts)
+	return keys, errors.Join(errs...)
+}
+
+// sortKeys puts the keys in plan order.
+func sortKeys(keys []tui.HostKey, hosts []plan.HostPlan) {
+	order := map[string]int{}
+	for i, h := range hosts {
+		order[h.Member] = i
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && order[keys[j].Member] < order[keys[j-1].Member]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+}
+
+// Apply implements tui.Applier over executor.Apply.
+func (a *Applier) Apply(ctx context.Context, p *plan.Plan, planDir string, accepted []tui.HostKey) <-chan tui.Event {
+	pins := map[string]string{}
+	for _, k := range accepted {
+		pins[k.Host] = k.Fingerprint
+	}
+	kh := &remote.KnownHosts{Path: a.cfg.KnownHosts, Confirm: remote.AcceptFingerprints(pins, nil)}
+	opts := a.options(planDir, kh)
+	ch := make(chan tui.Event, 64)
+	opts.Events = func(ev executor.Event) {
+		out, droppable := convert(ev)
+		if droppable {
+			// Upload progress comes in bursts: when the wizard is behind,
+			// the next report will do.
+			select {
+			case ch <- out:
+			default:
+			}
+			return
+		}
+		select {
+		case ch <- out:
+		case <-ctx.Done():
+		}
+	}
+	go func() {
+		defer close(ch)
+		_, err := executor.Apply(ctx, p, opts)
+		ev := tui.Event{Time: time.Now(), Final: true, Err: err}
+		var pe *executor.PreflightError
+		if errors.As(err, &pe) {
+			for _, pr := range pe.Problems {
+				if pr.Fatal && ev.Host == "" {
+					ev.Host, ev.Step = pr.Host, executor.StepPreflight
+				}
+			}
+		}
+		select {
+		case ch <- ev:
+		case <-ctx.Done():
+			// The wizard may still be listening (a cancel it asked for).
+			select {
+			case ch <- ev:
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return ch
+}
+
+// convert maps an executor event; droppable marks upload progress.
+func convert(ev executor.Event) (tui.Event, bool) {
+	out := tui.Event{Time: ev.Time, Host: ev.Host, Step: ev.Step, Progress: -1}
+	switch ev.State {
+	case executor.StateRunning:
+		out.State = tui.StepRunning
+	case executor.StateProgress:
+		out.State = tui.StepRunning
+		if ev.Progress != nil && ev.Progress.Total > 0 {
+			out.Progress = float64(ev.Progress.Done) / float64(ev.Progress.Total)
+		}
+	case executor.StateDone:
+		out.State = tui.StepDone
+	case executor.StateSkipped:
+		out.State = tui.StepSkipped
+	case executor.StateFailed:
+		out.State = tui.StepFailed
+		out.Err = errors.New(ev.Err)
+	case executor.StateWarning, executor.StateInfo:
+		// Not a step state: keep the row's state, log the message.
+		out.Step = ""
+		msg := ev.Message
+		if ev.Err != "" {
+			msg = strings.TrimSpace(msg + " " + ev.Err)
+		}
+		out.Log = append(out.Log, ev.State+": "+ev.Step+": "+msg)
+		return out, false
+	}
+	if ev.Message != "" {
+		out.Log = append(out.Log, ev.Step+": "+ev.Message)
+	}
+	if ev.Err != "" {
+		out.Log = append(out.Log, strings.Split(ev.Err, "\n")...)
+	}
+	return out, ev.State == executor.StateProgress
+}
+
+// Status implements tui.Applier: it opens the hosts (again, once they
+// answer) and follows the members' status through their transports.
+func (a *Applier) Status(ctx context.Context, p *plan.Plan, planDir string) <-chan tui.ClusterStatus {
+	ch := make(chan tui.ClusterStatus)
+	go func() {
+		defer close(ch)
+		send := func(st tui.ClusterStatus) bool {
+			select {
+			case ch <- st:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		tlsCfg, err := executor.ClientTLS(p, planDir)
+		if err != nil {
+			send(tui.ClusterStatus{Time: time.Now(), Err: err})
+			return
+		}
+		// Only keys already in known_hosts: Status never trusts a new one.
+		kh := &remote.KnownHosts{Path: a.cfg.KnownHosts}
+		var hosts *executor.Hosts
+		for hosts == nil {
+			h, err := executor.Open(ctx, p, a.options(planDir, kh))
+			if err == nil {
+				hosts = h
+				break
+			}
+			if ctx.Err() != nil || !send(tui.ClusterStatus{Time: time.Now(), Err: fmt.Errorf("waiting for the hosts: %w", err)}) {
+				return
+			}
+			select {
+			case <-time.After(a.cfg.StatusInterval):
+			case <-ctx.Done():
+				return
+			}
+		}
+		defer hosts.Close()
+		for st := range follow.Follow(ctx, hosts.Endpoints(), tlsCfg, a.cfg.StatusInterval) {
+			if !send(convertStatus(st)) {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func convertStatus(st follow.ClusterStatus) tui.ClusterStatus {
+	out := tui.ClusterStatus{Time: st.Time, Leader: st.Leader, Term: st.Term, Index: st.Index}
+	for _, m := range st.Members {
+		out.Members = append(out.Members, tui.MemberStatus{Name: m.Name, Endpoint: m.URL, Healthy: m.Healthy, Version: m.Version, Err: m.Err})
+	}
+	return out
+}
