@@ -181,7 +181,28 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 		})
 	}
 
-	// 2. Large files (the binary), each through Upload.
+	// 2. Small files, all at once, while the large ones are on their way.
+	var batch bytes.Buffer
+	for _, f := range files {
+		if f.src != nil || have[f.path] == f.sum+" "+strconv.FormatUint(uint64(f.mode.Perm()), 8) {
+			continue
+		}
+		fmt.Fprintf(&batch, "%o %s %d %s\n", f.mode.Perm(), f.sum, len(f.content), f.path)
+		batch.Write(f.content)
+		h.res.Uploads++
+	}
+	batchErr := make(chan error, 1)
+	go func() {
+		if batch.Len() == 0 {
+			batchErr <- nil
+			return
+		}
+		sctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
+		defer cancel()
+		batchErr <- h.t.Run(sctx, remote.Cmd{Root: true, Command: batchScript, Stdin: &batch})
+	}()
+
+	// 3. Large files (the binary), each through Upload.
 	largeSteps := map[string]bool{}
 	for _, f := range files {
 		if f.src == nil {
@@ -194,6 +215,7 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 		s.ev.emit(Event{Host: name, Step: f.step, State: StateRunning})
 		sent, err := s.upload(ctx, h, f)
 		if err != nil {
+			<-batchErr
 			return fail(f.step, err)
 		}
 		h.res.Uploads++
@@ -207,37 +229,19 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 		}
 	}
 
-	// 3. Small files, all at once.
-	var batch bytes.Buffer
-	var sent int64
-	for _, f := range files {
-		if f.src != nil || have[f.path] == f.sum+" "+strconv.FormatUint(uint64(f.mode.Perm()), 8) {
-			continue
-		}
-		fmt.Fprintf(&batch, "%o %s %d %s\n", f.mode.Perm(), f.sum, len(f.content), f.path)
-		batch.Write(f.content)
-		h.res.Uploads++
-		sent += int64(len(f.content))
-	}
-	if batch.Len() > 0 {
-		sctx, cancel := context.WithTimeout(ctx, s.opts.stepTimeout())
-		err := h.t.Run(sctx, remote.Cmd{Root: true, Command: batchScript, Stdin: &batch})
-		cancel()
-		if err != nil {
-			for _, st := range stepOrder {
-				if stepChanged[st] && !onlyLarge(files, st) {
-					return fail(st, err)
-				}
+	if err := <-batchErr; err != nil {
+		for _, st := range stepOrder {
+			if stepChanged[st] && !onlyLarge(files, st) {
+				return fail(st, err)
 			}
-			return fail(plan.StepEnvFile, err)
 		}
+		return fail(plan.StepEnvFile, err)
 	}
 	for _, st := range stepOrder {
 		if !onlyLarge(files, st) {
 			done(st, 0)
 		}
 	}
-	_ = sent
 
 	// 4. Start, or restart to pick up changed files.
 	pending := false

@@ -148,16 +148,24 @@ func Gather(ctx context.Context, t remote.Transport, member string, lay *plan.Ho
 		cmd.WriteString(" " + remote.Quote(a))
 	}
 	cmd.WriteString("\n" + script)
+	// The clock on its own, alongside: the round trip of a tiny command
+	// bounds the error.
+	var clock []byte
+	var before, after time.Time
+	clockErr := make(chan error, 1)
+	go func() {
+		var err error
+		before = time.Now()
+		clock, err = remote.Output(ctx, t, remote.Cmd{Command: "date +%s.%N"})
+		after = time.Now()
+		clockErr <- err
+	}()
 	out, err := remote.Output(ctx, t, remote.Cmd{Root: true, Command: cmd.String()})
+	if cerr := <-clockErr; err == nil && cerr != nil {
+		return nil, fmt.Errorf("reading the clock: %w", cerr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("gathering facts: %w", err)
-	}
-	// The clock on its own: the round trip of a tiny command bounds the error.
-	before := time.Now()
-	clock, err := remote.Output(ctx, t, remote.Cmd{Command: "date +%s.%N"})
-	after := time.Now()
-	if err != nil {
-		return nil, fmt.Errorf("reading the clock: %w", err)
 	}
 	out = append(out, "\ntime="...)
 	out = append(out, clock...)
