@@ -38,6 +38,7 @@ run: build
 
 bench: build upstream
 	$(GO) run ./node/bench
+	ETCDCTL_WIZARD_NODE_BINARY=$(CURDIR)/$(BIN)/etcd-node $(GO) test -run '^$$' -bench Apply -benchtime 3x ./remote/executor
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseURLsMap -fuzztime 30s ./node/config
