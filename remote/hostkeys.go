@@ -16,6 +16,9 @@ import (
 
 // HostKey describes a host key that is not in known_hosts yet.
 type HostKey struct {
+	// Name is the transport's label (SSHOptions.Name, e.g. the member name);
+	// empty for jump hosts.
+	Name string
 	// Alias is the name the host was asked for by (plan or ~/.ssh/config).
 	Alias string
 	// Host is the name recorded in known_hosts: "10.0.1.10", or
@@ -74,7 +77,10 @@ func (e *HostKeyChangedError) Error() string {
 // or the known_hosts form of the host.
 func AcceptFingerprints(pins map[string]string, next ConfirmFunc) ConfirmFunc {
 	return func(k HostKey) (bool, error) {
-		for _, name := range []string{k.Alias, k.Host, hostOnly(k.Host)} {
+		for _, name := range []string{k.Name, k.Alias, k.Host, hostOnly(k.Host)} {
+			if name == "" {
+				continue
+			}
 			want, ok := pins[name]
 			if !ok {
 				continue
@@ -109,7 +115,7 @@ func hostOnly(knownHost string) string {
 
 // callback returns the host key callback and the host key algorithms to offer
 // for one connection to hostport (as dialed: "10.0.1.10:22").
-func (k *KnownHosts) callback(alias, hostport string) (ssh.HostKeyCallback, []string, error) {
+func (k *KnownHosts) callback(name, alias, hostport string) (ssh.HostKeyCallback, []string, error) {
 	if k == nil || k.Path == "" {
 		return nil, nil, errors.New("no known_hosts file configured: host keys cannot be checked")
 	}
@@ -120,9 +126,16 @@ func (k *KnownHosts) callback(alias, hostport string) (ssh.HostKeyCallback, []st
 		return nil, nil, err
 	}
 	cb := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		return k.check(db, alias, hostname, remote, key)
+		return k.check(db, name, alias, hostname, remote, key)
 	}
-	return cb, db.HostKeyAlgorithms(hostport), nil
+	algos := db.HostKeyAlgorithms(hostport)
+	if len(algos) == 0 {
+		// Unknown host: prefer the key types in OpenSSH's order, so that the
+		// fingerprint shown for confirmation is the one `ssh` would show and
+		// the one operators usually check (ed25519).
+		algos = defaultHostKeyAlgos
+	}
+	return cb, algos, nil
 }
 
 func (k *KnownHosts) load() (*knownhosts.HostKeyDB, error) {
@@ -143,7 +156,12 @@ func (k *KnownHosts) load() (*knownhosts.HostKeyDB, error) {
 	return db, nil
 }
 
-func (k *KnownHosts) check(db *knownhosts.HostKeyDB, alias, hostname string, remote net.Addr, key ssh.PublicKey) error {
+var defaultHostKeyAlgos = []string{
+	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
+func (k *KnownHosts) check(db *knownhosts.HostKeyDB, name, alias, hostname string, remote net.Addr, key ssh.PublicKey) error {
 	err := db.HostKeyCallback()(hostname, remote, key)
 	if err == nil {
 		return nil
@@ -155,7 +173,7 @@ func (k *KnownHosts) check(db *knownhosts.HostKeyDB, alias, hostname string, rem
 	if !knownhosts.IsHostUnknown(err) {
 		return err
 	}
-	hk := HostKey{Alias: alias, Host: known, Type: key.Type(), Fingerprint: ssh.FingerprintSHA256(key)}
+	hk := HostKey{Name: name, Alias: alias, Host: known, Type: key.Type(), Fingerprint: ssh.FingerprintSHA256(key)}
 	// One question at a time: prompts of parallel connections must not
 	// interleave, and a key accepted meanwhile must not be asked about again.
 	k.mu.Lock()

@@ -147,8 +147,12 @@ func (s *SSH) String() string {
 		}
 		desc += " via " + strings.Join(via, ",")
 	}
-	if s.opts.Name != "" && s.opts.Name != s.target.host {
-		return s.opts.Name + " (" + desc + ")"
+	name := s.opts.Name
+	if name == "" {
+		name = s.target.alias
+	}
+	if name != s.target.host {
+		return name + " (" + desc + ")"
 	}
 	return desc
 }
@@ -242,7 +246,11 @@ func (s *SSH) connectTimeout() time.Duration {
 }
 
 func (s *SSH) handshake(ctx context.Context, nc net.Conn, h endpoint) (*ssh.Client, error) {
-	cb, algos, err := s.opts.KnownHosts.callback(h.alias, h.addr())
+	name := ""
+	if h.alias == s.target.alias && h.addr() == s.target.addr() {
+		name = s.opts.Name
+	}
+	cb, algos, err := s.opts.KnownHosts.callback(name, h.alias, h.addr())
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -404,8 +412,29 @@ func (s *SSH) Run(ctx context.Context, c Cmd) error {
 	return s.exec(ctx, line, stdin, c)
 }
 
-// exec runs line (already wrapped for sudo) on the connection.
-func (s *SSH) exec(ctx context.Context, line string, stdin io.Reader, c Cmd) error {
+// sidPrefix makes the remote shell report its session id on stderr before
+// the command runs, so that a cancelled command can be killed with all its
+// children: sshd refuses "signal" requests on root logins (they run without
+// privilege separation), and closing the channel alone leaves the process
+// running.
+const sidPrefix = `read -r _ _ _ _ _ ewz_sid _ </proc/$$/stat 2>/dev/null; printf '\036etcdctl-wizard-sid %s\n' "$ewz_sid" >&2; exec "$@"`
+
+// killScript kills every process of session $1 (processes that started
+// sessions of their own, such as daemons, are left alone).
+const killScript = `read -r _ _ _ _ _ own _ </proc/$$/stat
+# Never our own session: that would mean the command was not in a session of
+# its own (not started by sshd), and killing it would hit unrelated processes.
+[ -n "$sid" ] && [ "$sid" != "$own" ] && [ "$sid" != 0 ] && [ "$sid" != 1 ] || exit 0
+for f in /proc/[0-9]*/stat; do
+  read -r line <"$f" 2>/dev/null || continue
+  set -f
+  set -- ${line##*) }
+  if [ "$4" = "$sid" ]; then p=${f#/proc/}; kill -KILL "${p%/stat}" 2>/dev/null; fi
+done
+exit 0`
+
+// exec runs argv (a command line already wrapped for sudo) on the connection.
+func (s *SSH) exec(ctx context.Context, argv string, stdin io.Reader, c Cmd) error {
 	conn, err := s.connection(ctx)
 	if err != nil {
 		return err
@@ -422,13 +451,14 @@ func (s *SSH) exec(ctx context.Context, line string, stdin io.Reader, c Cmd) err
 		sess.Stdout = c.Stdout
 	}
 	var tail *tailBuffer
-	if c.Stderr != nil {
-		sess.Stderr = c.Stderr
-	} else {
+	stderr := c.Stderr
+	if stderr == nil {
 		tail = &tailBuffer{max: 4096}
-		sess.Stderr = tail
+		stderr = tail
 	}
-	if err := sess.Start(line); err != nil {
+	sid := &sidFilter{w: stderr}
+	sess.Stderr = sid
+	if err := sess.Start("sh -c " + Quote(sidPrefix) + " sh " + argv); err != nil {
 		return s.opErr(conn, "starting "+Quote(shorten(c.Command, 80)), err)
 	}
 	done := make(chan error, 1)
@@ -436,13 +466,24 @@ func (s *SSH) exec(ctx context.Context, line string, stdin io.Reader, c Cmd) err
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		// Without a terminal, closing the channel does not end the remote
-		// process; ask sshd to kill it first (OpenSSH honours "signal").
 		sess.Signal(ssh.SIGKILL)
+		if id := sid.id(); id != "" && !conn.isDead() {
+			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			s.Run(kctx, Cmd{Command: "sid=" + id + "\n" + killScript, Root: c.Root})
+			cancel()
+		}
 		sess.Close()
-		<-done
+		// The remote side closes the channel once the process is gone; do
+		// not hang on a host that does not answer any more.
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
 		return fmt.Errorf("%s: %s: %w", s, shorten(c.Command, 80), ctx.Err())
 	}
+	sid.flush()
 	if err == nil {
 		return nil
 	}
@@ -458,6 +499,63 @@ func (s *SSH) exec(ctx context.Context, line string, stdin io.Reader, c Cmd) err
 		return x
 	}
 	return s.opErr(conn, shorten(c.Command, 80), err)
+}
+
+// sidFilter takes the session id line that sidPrefix prints off the front
+// of stderr and passes the rest on.
+type sidFilter struct {
+	w io.Writer
+
+	mu   sync.Mutex
+	buf  []byte
+	done bool
+	sid  string
+}
+
+const sidMarker = "\x1eetcdctl-wizard-sid "
+
+func (f *sidFilter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return f.w.Write(p)
+	}
+	f.buf = append(f.buf, p...)
+	i := bytes.IndexByte(f.buf, '\n')
+	if i < 0 && len(f.buf) < 64 && bytes.HasPrefix([]byte(sidMarker), f.buf[:min(len(f.buf), len(sidMarker))]) {
+		return len(p), nil
+	}
+	f.done = true
+	rest := f.buf
+	if i >= 0 && bytes.HasPrefix(f.buf, []byte(sidMarker)) {
+		if id := string(f.buf[len(sidMarker):i]); id != "" && strings.Trim(id, "0123456789") == "" {
+			f.sid = id
+		}
+		rest = f.buf[i+1:]
+	}
+	f.buf = nil
+	if len(rest) > 0 {
+		if _, err := f.w.Write(rest); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (f *sidFilter) id() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sid
+}
+
+// flush passes on what is held back when stderr ended early.
+func (f *sidFilter) flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.done && len(f.buf) > 0 {
+		f.w.Write(f.buf)
+	}
+	f.done, f.buf = true, nil
 }
 
 // Dial implements Transport: a direct-tcpip channel from the host to addr.

@@ -15,13 +15,24 @@ import (
 	"github.com/pkg/sftp"
 )
 
+// hashFn prints the sha256 of file $1 first on its line. openssl when the
+// host has it: coreutils' sha256sum does not use the CPU's SHA instructions
+// and is 3x slower on a large binary.
+const hashFn = `ewz_hash() {
+  if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r <"$1"; else sha256sum <"$1"; fi
+}
+`
+
 // stateScript prints what is at $1: "dir", "absent" (after creating the
-// parent folders, which the upload needs next) or "file MODE USER:GROUP SHA".
-const stateScript = `d=$1
+// parent folders, which the upload needs next) or "file MODE USER:GROUP SHA",
+// where SHA is "-" when the size differs from $2 (no need to hash then).
+const stateScript = hashFn + `d=$1
 if [ -d "$d" ]; then echo dir; exit 0; fi
 if [ -f "$d" ]; then
-  s=$(sha256sum < "$d") || exit 1
-  echo "file $(stat -c '%a %U:%G' -- "$d") ${s%% *}"
+  set -- $(stat -c '%a %U:%G %s' -- "$d") "$2"
+  sum=-
+  if [ "$3" = "$4" ]; then s=$(ewz_hash "$d") || exit 1; sum=${s%% *}; fi
+  echo "file $1 $2 $sum"
   exit 0
 fi
 mkdir -p -- "$(dirname -- "$d")" && echo absent`
@@ -29,11 +40,11 @@ mkdir -p -- "$(dirname -- "$d")" && echo absent`
 // finishScript moves a transferred file into place once its sha256 matches:
 // $1 the transferred copy, $2 the temporary name next to the destination,
 // $3 the destination, $4 mode, $5 owner, $6 expected sha256.
-const finishScript = `set -e
+const finishScript = hashFn + `set -e
 src=$1 tmp=$2 dst=$3 mode=$4 owner=$5 want=$6
 umask 077
 if [ "$src" != "$tmp" ]; then cp -- "$src" "$tmp"; rm -f -- "$src"; fi
-s=$(sha256sum < "$tmp")
+s=$(ewz_hash "$tmp")
 got=${s%% *}
 if [ "$got" != "$want" ]; then rm -f -- "$tmp"; echo "mismatch $got"; exit 0; fi
 chmod "$mode" "$tmp"
@@ -104,7 +115,7 @@ func (s *SSH) Upload(ctx context.Context, f File) (UploadResult, error) {
 	}
 	res := UploadResult{SHA256: f.SHA256}
 	mode := strconv.FormatUint(uint64(f.Mode.Perm()), 8)
-	out, err := Output(ctx, s, Cmd{Root: true, Command: scriptCmd(stateScript, f.Path)})
+	out, err := Output(ctx, s, Cmd{Root: true, Command: scriptCmd(stateScript, f.Path, strconv.FormatInt(f.Size, 10))})
 	if err != nil {
 		return res, fmt.Errorf("upload %s: %w", f.Path, err)
 	}

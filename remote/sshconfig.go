@@ -199,7 +199,9 @@ func resolve(cfg *sshConfig, alias string, port int, userName string, keyFiles [
 		if err != nil {
 			return e, err
 		}
-		j, err := resolve(cfg, hs.host, hs.port, hs.user, nil, "", depth+1)
+		// The keys given for the target serve its jump hosts too, as one
+		// plan-level key usually opens the bastion and the members alike.
+		j, err := resolve(cfg, hs.host, hs.port, hs.user, keyFiles, "", depth+1)
 		if err != nil {
 			return e, err
 		}

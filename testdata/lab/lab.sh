@@ -19,7 +19,8 @@
 #   lab.sh link NAME HOST up|down     cut or restore HOST's cable to the bridge
 #   lab.sh list                       labs on this machine and their owners
 #
-# State lives under $LAB_STATE_ROOT (default /run/etcdctl-wizard-lab/NAME).
+# State lives under $LAB_STATE_ROOT (default /run/etcdctl-wizard-lab/NAME);
+# LAB_SSHD_LOGLEVEL=DEBUG3 makes the hosts' sshd.log verbose.
 set -Eeuo pipefail
 [ -z "${LAB_TRACE:-}" ] || { PS4='+ $EPOCHREALTIME '; set -x; }
 
@@ -27,7 +28,9 @@ STATE_ROOT=${LAB_STATE_ROOT:-/run/etcdctl-wizard-lab}
 SUBNET=10.0.1
 FIRST_HOST=10
 # Folders each host gets its own copy-on-write view of. /run and /tmp get empty
-# tmpfs mounts instead (a host's pid files and temp files are its own).
+# tmpfs mounts instead (a host's pid files and temp files are its own). /root
+# starts from /etc/skel rather than from this machine's /root: its dotfiles
+# (here a pyenv init costing 200 ms per SSH command) and keys are no host's.
 OVERLAYS=(etc var usr/local opt root home)
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
@@ -118,7 +121,9 @@ start_host() {
 	# Files written into the upper layers before the mount are what the host sees
 	# at /etc/..., /root/...: its identity, its sshd and its authorized key.
 	local etc=$h/upper/etc
-	mkdir -p "$etc/ssh" "$h/upper/root/.ssh"
+	mkdir -p "$etc/ssh" "$h/upper/root/.ssh" "$h/lower/root"
+	chmod 0700 "$h/lower/root" "$h/upper/root"
+	[ ! -d /etc/skel ] || cp -a /etc/skel/. "$h/upper/root/"
 	echo "$name" >"$etc/hostname"
 	printf '%s' "$hosts_file" >"$etc/hosts"
 	# `ip netns exec` would bind /etc/netns/NS/resolv.conf, but the /etc overlay
@@ -146,6 +151,7 @@ start_host() {
 		MaxSessions 100
 		MaxStartups 100:30:200
 		Subsystem sftp internal-sftp
+		LogLevel ${LAB_SSHD_LOGLEVEL:-INFO}
 	EOF
 	install -m 0600 "$dir/client/id_ed25519.pub" "$h/upper/root/.ssh/authorized_keys"
 	chmod 0700 "$h/upper/root/.ssh"
@@ -160,7 +166,9 @@ start_host() {
 		hostname "$name"
 		for m in "$@"; do
 			k=${m//\//_}
-			mount -t overlay "lab-$name" -o "lowerdir=/$m,upperdir=$h/upper/$k,workdir=$h/work/$k" "/$m"
+			lower=/$m
+			[ "$m" != root ] || lower=$h/lower/root
+			mount -t overlay "lab-$name" -o "lowerdir=$lower,upperdir=$h/upper/$k,workdir=$h/work/$k" "/$m"
 		done
 		echo $$ >"$h/pid"
 		# Mounted last: the tmpfs hides the lab state under /run from the host.
