@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"etcdctl-wizard/plan"
 	"etcdctl-wizard/remote/executor"
 )
 
@@ -100,10 +101,33 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o 
 			return pr.yes(fmt.Sprintf("Apply cluster %s to these %d hosts?", s.Cluster, len(s.Hosts)))
 		}
 	}
+	if p.WithDefaults().Spec.TLS.Mode == plan.TLSSelfSigned {
+		if err := ensureCertificates(stdin, stderr, o.file); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := signalContext(ctx)
 	defer cancel()
 	_, err = executor.Apply(ctx, p, opts)
 	return err
+}
+
+// ensureCertificates issues, with the CA in spec.tls.dir (created when
+// missing), every member certificate the plan needs that is missing or no
+// longer fits, and the wizard's own client certificate (etcdctl-wizard.crt)
+// for status and health checks. Valid files are kept. The CA key stays in
+// that folder: apply uploads only the files the members' flags name.
+func ensureCertificates(stdin io.Reader, w io.Writer, file string) error {
+	none := func(string) bool { return false }
+	base := certsIssueOptions{file: file, loopback: true, validity: "1y"}
+	if err := runCertsIssue(stdin, w, base, none); err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	base.client = "etcdctl-wizard"
+	if err := runCertsIssue(stdin, w, base, none); err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	return nil
 }
 
 func summaryText(s executor.Summary) string {

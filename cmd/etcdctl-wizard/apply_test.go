@@ -187,3 +187,82 @@ func TestLabCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestLabCLISelfSigned applies a plan with the wizard's CA: apply issues the
+// member certificates, installs them (keys 0600, never the CA key), and
+// upstream etcdctl inside the lab talks to the cluster with the CA and the
+// wizard's client certificate.
+func TestLabCLISelfSigned(t *testing.T) {
+	node := nodeBinary(t)
+	_, etcdctl := nodetest.Upstream(t)
+	dir := t.TempDir()
+	wizard := filepath.Join(dir, "etcdctl-wizard")
+	if out, err := exec.Command("go", "build", "-o", wizard, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	l := lab.Start(t, 3)
+	for _, h := range l.Hosts {
+		h.MustExec(t, ": > /root/.bashrc") // the machine's starts pyenv: slow
+	}
+	planFile := filepath.Join(dir, "plan.yaml")
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: etcdctl-wizard/v1\nkind: Cluster\nmetadata:\n  name: etcd-cluster-1\nspec:\n  tls:\n    mode: self-signed\n    dir: pki\n  node:\n    dataDir: \"\"\n  members:\n")
+	for _, h := range l.Hosts {
+		fmt.Fprintf(&b, "    - name: %s\n      ip: %s\n      ssh:\n        keyFile: %s\n", h.Name, h.IP, l.ClientKey)
+	}
+	if err := os.WriteFile(planFile, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"-f", planFile, "--state-dir", filepath.Join(dir, "state"), "--known-hosts", l.KnownHosts, "--ssh-config", "none"}
+	wiz := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := l.Command(ctx, wizard, args...)
+		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+		cmd.Dir = dir // spec.tls.dir is relative to it
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := wiz(append([]string{"apply", "--yes", "--node-binary", node}, common...)...)
+	if err != nil || !strings.Contains(out, "3 members healthy") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	pki := filepath.Join(dir, "pki")
+	for _, h := range l.Hosts {
+		modes := h.MustExec(t, "cd /etc/etcd/pki && stat -c '%n %a' *")
+		for _, want := range []string{h.Name + "-client.key 600", h.Name + "-peer.key 600", "ca.crt 644", h.Name + "-peer.crt 644"} {
+			if !strings.Contains(modes, want) {
+				t.Errorf("%s: want %q in\n%s", h.Name, want, modes)
+			}
+		}
+		if out := h.MustExec(t, "grep -rl 'PRIVATE KEY' /etc/etcd/pki | sort"); strings.TrimSpace(out) != "/etc/etcd/pki/"+h.Name+"-client.key\n/etc/etcd/pki/"+h.Name+"-peer.key" {
+			t.Errorf("%s: private keys on the host: %s", h.Name, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hc, err := l.Command(ctx, etcdctl, "--endpoints=https://10.0.1.10:2379,https://10.0.1.11:2379,https://10.0.1.12:2379",
+		"--cacert", filepath.Join(pki, "ca.crt"), "--cert", filepath.Join(pki, "etcdctl-wizard.crt"), "--key", filepath.Join(pki, "etcdctl-wizard.key"),
+		"endpoint", "health").CombinedOutput()
+	if err != nil || strings.Count(string(hc), "is healthy") != 3 {
+		t.Fatalf("etcdctl endpoint health: %v\n%s", err, hc)
+	}
+	out, err = wiz(append([]string{"status"}, common...)...)
+	if err != nil || strings.Count(out, "  healthy") != 3 {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	// Re-apply: certificates kept, nothing uploaded, nothing restarted.
+	out, err = wiz(append([]string{"apply", "--yes", "--node-binary", node}, common...)...)
+	if err != nil || !strings.Contains(out, "0 steps changed, 0 files uploaded, 0 members (re)started") {
+		t.Fatalf("re-apply: %v\n%s", err, out)
+	}
+	out, err = wiz(append([]string{"reset", "--yes"}, common...)...)
+	if err != nil {
+		t.Fatalf("reset: %v\n%s", err, out)
+	}
+	for _, h := range l.Hosts {
+		if out := h.MustExec(t, "ls -A /etc /var/lib /usr/local/bin | grep etcd || true"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s after reset: %s", h.Name, out)
+		}
+	}
+}

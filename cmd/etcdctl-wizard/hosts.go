@@ -149,11 +149,8 @@ func (o *hostFlags) executorOptions(p *prompter) (executor.Options, error) {
 		},
 		NodeBinary: o.nodeBinaryFunc(),
 	}
-	if o.file != "" && o.file != "-" {
-		if abs, err := filepath.Abs(o.file); err == nil {
-			opts.BaseDir = filepath.Dir(abs)
-		}
-	}
+	// Relative file sources (spec.tls.dir, spec.node.binary) are relative to
+	// the working directory, as for certs issue -f.
 	return opts, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"io"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"etcdctl-wizard/certs"
 	"etcdctl-wizard/plan"
 	"etcdctl-wizard/remote"
 	"etcdctl-wizard/remote/facts"
@@ -218,6 +220,9 @@ func (s *session) checkSources(srcs *sources) []facts.Problem {
 					continue
 				}
 				p, err := s.resolveSource(f.Source, h.facts)
+				if err == nil && filepath.Base(p) == certs.CAKeyFile {
+					err = errors.New("refusing to upload the CA's private key: it stays on this machine")
+				}
 				if err == nil {
 					_, err = srcs.open(p)
 				}

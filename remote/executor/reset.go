@@ -113,7 +113,7 @@ func (s *session) resetHost(ctx context.Context, h *host) (ResetResult, error) {
 	r.Stopped = h.facts.Running
 	s.ev.emit(Event{Host: name, Step: StepStop, State: StateDone})
 
-	var rm []string
+	var rm, certDirs []string
 	switch h.facts.DataState(h.hp.ClusterID, name) {
 	case facts.DataOther:
 		r.Kept = append(r.Kept, lay.DataDir+" (data of another cluster)")
@@ -126,6 +126,9 @@ func (s *session) resetHost(ctx context.Context, h *host) (ResetResult, error) {
 		if st.Kind == plan.StepCertificates {
 			for _, f := range st.Files {
 				rm = append(rm, f.Path)
+				if d := path.Dir(f.Path); !contains(certDirs, d) {
+					certDirs = append(certDirs, d)
+				}
 			}
 		}
 	}
@@ -146,7 +149,7 @@ func (s *session) resetHost(ctx context.Context, h *host) (ResetResult, error) {
 		fmt.Fprintf(&cmd, "if [ -e %[1]s ] || [ -L %[1]s ]; then rm -rf -- %[1]s; echo %[1]s; fi\n", remote.Quote(p))
 	}
 	// Folders the apply created, when nothing else is left in them.
-	for _, d := range []string{path.Dir(lay.EnvFile), lay.WorkingDirectory} {
+	for _, d := range append(certDirs, path.Dir(lay.EnvFile), lay.WorkingDirectory) {
 		if safeToRemove(d) {
 			fmt.Fprintf(&cmd, "rmdir -- %[1]s 2>/dev/null && echo %[1]s || true\n", remote.Quote(d))
 		}
