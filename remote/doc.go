@@ -12,7 +12,10 @@
 //
 // Run executes a shell command line (sh syntax; build it with Quote) and
 // streams its output. A non-zero exit is an *ExitError carrying the status
-// and, when the caller did not take stderr, its tail. Cmd.Root runs the
+// and, when the caller did not take stderr, its tail. Cancelling ctx kills the
+// command and everything in its session on the host (sshd ignores "signal"
+// requests on root logins, so the transport kills by session id); processes
+// that started a session of their own, such as supervised members, survive. Cmd.Root runs the
 // command as root: directly when the login user is root, through `sudo -n`
 // otherwise, or through `sudo -S` with a password that SSHOptions.SudoPassword
 // is asked for once per transport and that is written to sudo's stdin, never
@@ -22,7 +25,8 @@
 // same sha256 (and mode and owner) nothing is sent and UploadResult.Changed is
 // false. Otherwise the content goes to a temporary name in the destination
 // folder (SFTP with concurrent writes), its sha256 is computed on the host
-// (sha256sum) and compared, and only then is it renamed over the destination:
+// (openssl when present, else sha256sum) and compared, and only then is it
+// renamed over the destination:
 // a cut connection or a corrupted transfer never leaves a half-written file
 // under the real name. A mismatch is a *ChecksumError with both sums.
 //
