@@ -383,7 +383,7 @@ func (s *hostsScreen) view(m *Model) string {
 			var text string
 			switch {
 			case s.inEdit && r == s.row && c == s.col:
-				s.input.Width = max(ws[c]-1, 1)
+				s.input.Width = max(ws[c]-3, 1)
 				text = "[" + cell(s.input.View(), ws[c]-2) + "]"
 			case v == "" && col.fallback != "":
 				text = m.st.faint.Render(cell(col.fallback, ws[c]))

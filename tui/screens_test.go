@@ -297,3 +297,19 @@ func TestResizeTo80x24(t *testing.T) {
 		press(m, "<esc>", "<esc>", "<esc>")
 	}
 }
+
+// Keys typed faster than they are read come as one message; each counts.
+func TestCoalescedKeys(t *testing.T) {
+	m := withPlan(t, threeHosts(), Options{})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("nnn")})
+	if m.Screen() != "Review" {
+		t.Fatalf("screen %s", m.Screen())
+	}
+	m = withPlan(t, newPlan("c"), Options{})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("infra0")})
+	press(m, "<enter>")
+	if got := m.Plan().Spec.Members[0].Name; got != "infra0" {
+		t.Fatalf("name %q", got)
+	}
+}
