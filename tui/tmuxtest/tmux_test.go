@@ -25,7 +25,7 @@ var (
 
 // binaries builds etcdctl-wizard and etcd-node (side by side, as make build
 // does: the wizard finds the node binary next to itself).
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "wizard-tmux-bin-")
@@ -291,5 +291,34 @@ func TestNoTerminal(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "the wizard needs a terminal") {
 		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// BenchmarkBinaryFirstFrame measures the built binary in tmux from the
+// session's start to the first frame on the pane (process start, Go
+// runtime, cobra, terminal set-up and the first render), polling every
+// millisecond.
+func BenchmarkBinaryFirstFrame(b *testing.B) {
+	bin := binaries(b)
+	dir := b.TempDir()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("wizard-bench-%d-%d", os.Getpid(), i)
+		start := time.Now()
+		if out, err := exec.Command("tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30", "-c", dir,
+			filepath.Join(bin, "etcdctl-wizard"), "--state-dir", filepath.Join(dir, "state")).CombinedOutput(); err != nil {
+			b.Fatalf("%v %s", err, out)
+		}
+		for {
+			out, _ := exec.Command("tmux", "capture-pane", "-p", "-t", name).Output()
+			if strings.Contains(string(out), "Local sandbox") {
+				break
+			}
+			if time.Since(start) > 10*time.Second {
+				b.Fatalf("no frame:\n%s", out)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/frame")
+		exec.Command("tmux", "kill-session", "-t", name).Run()
 	}
 }
