@@ -133,7 +133,8 @@ func (o *hostFlags) executorOptions(p *prompter) (executor.Options, error) {
 		StateDir: stateDir,
 		Connect: func(ctx context.Context, h plan.HostPlan) (remote.Transport, error) {
 			if h.Target.Transport == plan.TransportLocal {
-				return remote.NewLocal(remote.LocalOptions{Name: h.Member, Sudo: true}), nil
+				// Local members live under the state dir, which this user owns.
+				return remote.NewLocal(remote.LocalOptions{Name: h.Member}), nil
 			}
 			so := remote.SSHOptions{Name: h.Member, Host: h.Target.Host, Port: h.Target.Port, User: h.Target.User,
 				JumpHost: h.Target.JumpHost, KnownHosts: kh, ConnectTimeout: timeout, ConfigFile: sshConfig}

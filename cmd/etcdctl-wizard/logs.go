@@ -114,8 +114,11 @@ func runLogs(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o l
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(hosts.Hosts))
+	for _, pr := range hosts.Problems {
+		fmt.Fprintf(stderr, "etcdctl-wizard: %s\n", pr.Error())
+	}
 	for i, h := range hosts.Hosts {
-		if member != "" && h.Plan.Member != member {
+		if (member != "" && h.Plan.Member != member) || h.Transport == nil {
 			continue
 		}
 		var w io.Writer = stdout
@@ -135,6 +138,9 @@ func runLogs(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o l
 		if err != nil {
 			return fmt.Errorf("%s: %w", hosts.Hosts[i].Plan.Member, err)
 		}
+	}
+	if len(hosts.Problems) > 0 {
+		return &exitError{code: 1}
 	}
 	return nil
 }

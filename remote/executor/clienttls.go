@@ -63,7 +63,11 @@ func expand(tmpl, name string) string {
 func (h *Hosts) Endpoints() []follow.Endpoint {
 	var eps []follow.Endpoint
 	for _, x := range h.Hosts {
-		eps = append(eps, follow.Endpoint{Member: x.Plan.Member, URL: x.Plan.Layout.ClientURLs[0], Transport: x.Transport})
+		ep := follow.Endpoint{Member: x.Plan.Member, URL: x.Plan.Layout.ClientURLs[0]}
+		if x.Transport != nil {
+			ep.Transport = x.Transport
+		}
+		eps = append(eps, ep)
 	}
 	return eps
 }

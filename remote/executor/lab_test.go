@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +49,25 @@ func (l *eventLog) all() []Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]Event(nil), l.evs...)
+}
+
+// TestMain doubles as a program that holds a port, for the busy-port test:
+// started inside a lab host with EXECUTOR_TEST_LISTEN=ADDR, it listens there
+// and writes its pid to /run/busy.pid.
+func TestMain(m *testing.M) {
+	if addr := os.Getenv("EXECUTOR_TEST_LISTEN"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			os.Exit(3)
+		}
+		defer ln.Close()
+		if err := os.WriteFile("/run/busy.pid", []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			os.Exit(4)
+		}
+		time.Sleep(10 * time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
 
 func newLabEnv(t testing.TB, n int) *labEnv {
@@ -220,11 +241,24 @@ func TestLabPreflightFailures(t *testing.T) {
 
 	t.Run("busy port", func(t *testing.T) {
 		h := e.lab.Host("infra1")
-		h.MustExec(t, `setsid -f python3 -c 'import socket,time
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("10.0.1.11", 2380)); s.listen(); open("/run/busy.pid","w").write(str(__import__("os").getpid())); time.sleep(600)' </dev/null >/dev/null 2>&1`)
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The host's /tmp is its own: copy this test binary in.
+		bin, err := os.Open(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.Run(ctx, "cat > /opt/holdport && chmod 755 /opt/holdport", bin)
+		bin.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.MustExec(t, `EXECUTOR_TEST_LISTEN=10.0.1.11:2380 setsid -f /opt/holdport </dev/null >/dev/null 2>&1`)
 		waitFor(t, func() bool { _, err := h.Exec(ctx, "test -s /run/busy.pid"); return err == nil })
 		defer h.MustExec(t, "kill $(cat /run/busy.pid); rm -f /run/busy.pid")
-		_, err := Apply(ctx, p, e.options())
+		_, err = Apply(ctx, p, e.options())
 		var pe *PreflightError
 		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "infra1: port 2380 is already in use (listening: 10.0.1.11:2380)") {
 			t.Fatalf("apply with a busy port: %v", err)
@@ -379,6 +413,27 @@ func TestLabUpstreamEtcd(t *testing.T) {
 		t.Errorf("installed binary: %s", v)
 	}
 	checkStatus(t, e, p)
+
+	// A host cut off: status still reports the others.
+	infra2 := e.lab.Host("infra2")
+	if err := infra2.SetLink(false); err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := Open(ctx, p, e.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hosts.Problems) != 1 || hosts.Problems[0].Host != "infra2" {
+		t.Errorf("problems %v", hosts.Problems)
+	}
+	st := follow.Status(ctx, hosts.Endpoints(), nil)
+	hosts.Close()
+	if st.Healthy || !st.Members[0].Healthy || !st.Members[1].Healthy || st.Members[2].Healthy || st.Members[2].Err != "host unreachable" {
+		t.Errorf("status with infra2 cut off: %+v", st)
+	}
+	if err := infra2.SetLink(true); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Reset(ctx, p, e.options()); err != nil {
 		t.Fatalf("reset: %v", err)
 	}

@@ -18,21 +18,35 @@ type Host struct {
 // Hosts are the opened hosts of a plan; Close ends their connections.
 type Hosts struct {
 	Hosts []Host
-	s     *session
+	// Problems are the hosts that could not be reached or read; their Host
+	// has a nil Transport.
+	Problems []facts.Problem
+	s        *session
 }
 
 // Close closes every transport.
 func (h *Hosts) Close() { h.s.close() }
 
 // Open connects to every host of the plan and gathers facts, without
-// changing anything: what status and logs need. An unreachable host is a
+// changing anything: what status and logs need. Unreachable hosts are
+// listed in Problems; when no host is reachable, the error is a
 // *PreflightError.
 func Open(ctx context.Context, p *plan.Plan, opts Options) (*Hosts, error) {
 	s, err := newSession(p, opts)
 	if err != nil {
 		return nil, err
 	}
-	if problems := s.connectAndGather(ctx); hasFatal(problems) {
+	problems := s.connectAndGather(ctx)
+	reachable := 0
+	for _, h := range s.hosts {
+		if h.facts != nil {
+			reachable++
+		} else if h.t != nil {
+			h.t.Close()
+			h.t = nil
+		}
+	}
+	if reachable == 0 {
 		s.close()
 		return nil, &PreflightError{Problems: problems}
 	}
@@ -45,7 +59,7 @@ func Open(ctx context.Context, p *plan.Plan, opts Options) (*Hosts, error) {
 		s.close()
 		return nil, err
 	}
-	out := &Hosts{s: s}
+	out := &Hosts{s: s, Problems: problems}
 	for i, h := range s.hosts {
 		h.hp = hps[i]
 		out.Hosts = append(out.Hosts, Host{Plan: h.hp, Transport: h.t, Facts: h.facts})

@@ -119,7 +119,7 @@ func memberStatus(ctx context.Context, ep Endpoint, tlsCfg *tls.Config) MemberSt
 // endpoint's transport.
 func Client(ep Endpoint, tlsCfg *tls.Config) (*clientv3.Client, error) {
 	if ep.Transport == nil {
-		return nil, errors.New("no transport")
+		return nil, errors.New("host unreachable")
 	}
 	t := ep.Transport
 	return clientv3.New(clientv3.Config{
