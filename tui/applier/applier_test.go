@@ -1,0 +1,270 @@
+package applier
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"etcdctl-wizard/plan"
+	"etcdctl-wizard/remote/executor"
+	"etcdctl-wizard/tui"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/exp/teatest"
+	gliderssh "github.com/gliderlabs/ssh"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+func signer(t *testing.T) (ssh.Signer, ed25519.PrivateKey) {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, k
+}
+
+// sshServer is an in-process SSH server that lets any key in.
+func sshServer(t *testing.T, hostKey ssh.Signer) (string, int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &gliderssh.Server{
+		Handler:          func(s gliderssh.Session) { s.Exit(0) },
+		PublicKeyHandler: func(gliderssh.Context, gliderssh.PublicKey) bool { return true },
+	}
+	srv.AddHostKey(hostKey)
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	addr := l.Addr().(*net.TCPAddr)
+	return addr.IP.String(), addr.Port
+}
+
+func TestHostKeysUnknownChangedKnown(t *testing.T) {
+	dir := t.TempDir()
+	hostKey, _ := signer(t)
+	host, port := sshServer(t, hostKey)
+	_, clientKey := signer(t)
+	block, err := ssh.MarshalPrivateKey(clientKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "id_test")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	known := filepath.Join(dir, "known_hosts")
+	p := &plan.Plan{Metadata: plan.Metadata{Name: "c"}, Spec: plan.Spec{Members: []plan.Member{
+		{Name: "infra0", IP: "10.0.1.10", SSH: plan.SSH{Host: host, Port: port, User: "root", KeyFile: keyFile}},
+		{Name: "local0", IP: "127.0.0.1", Transport: plan.TransportLocal},
+	}}}
+	t.Setenv("SSH_AUTH_SOCK", "")
+	a := New(Config{KnownHosts: known, SSHConfig: "none", ConnectTimeout: 5 * time.Second})
+	ctx := context.Background()
+
+	// Unknown: reported, not trusted, known_hosts untouched.
+	keys, err := a.HostKeys(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tui.HostKey{Member: "infra0", Host: knownhosts.Normalize(net.JoinHostPort(host, fmt.Sprint(port))), KeyType: "ssh-ed25519",
+		Fingerprint: ssh.FingerprintSHA256(hostKey.PublicKey())}
+	if len(keys) != 1 || keys[0] != want {
+		t.Fatalf("keys %+v, want %+v", keys, want)
+	}
+	if _, err := os.Stat(known); err == nil {
+		if data, _ := os.ReadFile(known); len(strings.TrimSpace(string(data))) > 0 {
+			t.Fatalf("known_hosts written before acceptance:\n%s", data)
+		}
+	}
+
+	// Changed: another key on record.
+	other, _ := signer(t)
+	line := knownhosts.Line([]string{want.Host}, other.PublicKey())
+	if err := os.WriteFile(known, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err = a.HostKeys(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || !keys[0].Changed || !strings.Contains(keys[0].OldFingerprint, ssh.FingerprintSHA256(other.PublicKey())) ||
+		!strings.Contains(keys[0].Fingerprint, want.Fingerprint) {
+		t.Fatalf("keys %+v", keys)
+	}
+
+	// Known: nothing to decide.
+	line = knownhosts.Line([]string{want.Host}, hostKey.PublicKey())
+	if err := os.WriteFile(known, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err = a.HostKeys(ctx, p); err != nil || len(keys) != 0 {
+		t.Fatalf("keys %+v, %v", keys, err)
+	}
+
+	// Unreachable: an error naming the member.
+	p.Spec.Members[0].SSH.Port = port + 1
+	if _, err := a.HostKeys(ctx, p); err == nil || !strings.Contains(err.Error(), "infra0") {
+		t.Fatalf("unreachable host: %v", err)
+	}
+}
+
+func TestConvertEvents(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		in        executor.Event
+		want      tui.Event
+		droppable bool
+	}{
+		{executor.Event{Host: "m0", Step: "binary", State: executor.StateProgress, Progress: &executor.Progress{Done: 25, Total: 100}, Time: now},
+			tui.Event{Host: "m0", Step: "binary", State: tui.StepRunning, Progress: 0.25, Time: now}, true},
+		{executor.Event{Host: "m0", Step: "env", State: executor.StateSkipped, Time: now},
+			tui.Event{Host: "m0", Step: "env", State: tui.StepSkipped, Progress: -1, Time: now}, false},
+		{executor.Event{Host: "m1", Step: "start", State: executor.StateFailed, Err: "exited\nlog line", Time: now},
+			tui.Event{Host: "m1", Step: "start", State: tui.StepFailed, Progress: -1, Log: []string{"exited", "log line"}, Err: errors.New("exited\nlog line"), Time: now}, false},
+		{executor.Event{Host: "m1", Step: "preflight", State: executor.StateWarning, Err: "clock skew 3s", Time: now},
+			tui.Event{Host: "m1", Progress: -1, Log: []string{"warning: preflight: clock skew 3s"}, Time: now}, false},
+		{executor.Event{Step: "apply", State: executor.StateDone, Message: "cluster c healthy", Time: now},
+			tui.Event{Step: "apply", State: tui.StepDone, Progress: -1, Log: []string{"apply: cluster c healthy"}, Time: now}, false},
+	} {
+		got, droppable := convert(c.in)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) || droppable != c.droppable {
+			t.Errorf("convert(%+v) = %+v %v, want %+v %v", c.in, got, droppable, c.want, c.droppable)
+		}
+	}
+}
+
+// freePorts finds a base port with the sandbox's six ports free.
+func freeBase(t *testing.T) int {
+	t.Helper()
+	for base := 30000 + os.Getpid()%5000*4; base < 65000; base += 1000 {
+		ok := true
+		for i := 0; i < 3 && ok; i++ {
+			for _, port := range []int{base + 100*i, base + 100*i + 1} {
+				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+				if err != nil {
+					ok = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+// localPlan is a sandbox-like plan on free ports, with the etcd-node built
+// for it and a reset at the end of the test.
+func localPlan(t *testing.T, name string) (*plan.Plan, *Applier, string) {
+	t.Helper()
+	dir := t.TempDir()
+	node := filepath.Join(dir, "etcd-node")
+	if out, err := exec.Command("go", "build", "-o", node, "etcdctl-wizard/cmd/etcd-node").CombinedOutput(); err != nil {
+		t.Fatalf("build etcd-node: %v\n%s", err, out)
+	}
+	base := freeBase(t)
+	dd := ""
+	p := &plan.Plan{APIVersion: plan.APIVersion, Kind: plan.KindCluster, Metadata: plan.Metadata{Name: name},
+		Spec: plan.Spec{Node: plan.Node{DataDir: &dd, Listen: plan.ListenIP}}}
+	for i := 0; i < 3; i++ {
+		p.Spec.Members = append(p.Spec.Members, plan.Member{Name: fmt.Sprintf("member%d", i), IP: "127.0.0.1",
+			ClientPort: base + 100*i, PeerPort: base + 100*i + 1, Transport: plan.TransportLocal})
+	}
+	a := New(Config{StateDir: filepath.Join(dir, "state"), KnownHosts: filepath.Join(dir, "known_hosts"), SSHConfig: "none",
+		NodeBinary: func(string) (string, error) { return node, nil }, StatusInterval: 200 * time.Millisecond})
+	t.Cleanup(func() {
+		if _, err := executor.Reset(context.Background(), p, a.options(dir, nil)); err != nil {
+			t.Errorf("reset: %v", err)
+		}
+	})
+	return p, a, dir
+}
+
+// The real apply of a local 3-member plan through the adapter: events up to
+// the final one, then a healthy cluster with a leader.
+func TestApplyAndStatusLocal(t *testing.T) {
+	p, a, dir := localPlan(t, "tui-local")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var final *tui.Event
+	steps := map[string]bool{}
+	for ev := range a.Apply(ctx, p, dir, nil) {
+		if ev.Final {
+			final = &ev
+			continue
+		}
+		if ev.Host != "" {
+			steps[ev.Host] = true
+		}
+	}
+	if final == nil || final.Err != nil {
+		t.Fatalf("final event %+v", final)
+	}
+	if len(steps) != 3 {
+		t.Fatalf("events for hosts %v", steps)
+	}
+	for st := range a.Status(ctx, p, dir) {
+		healthy := 0
+		for _, m := range st.Members {
+			if m.Healthy {
+				healthy++
+			}
+		}
+		if healthy == 3 && st.Leader != "" && st.Term > 0 {
+			cancel()
+			return
+		}
+	}
+	t.Fatal("status ended before 3 healthy members and a leader")
+}
+
+// The wizard's sandbox flow with the real executor, from the start screen
+// to the done screen.
+func TestWizardSandboxToDone(t *testing.T) {
+	p, a, dir := localPlan(t, "sandbox")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := tui.New(tui.Options{Applier: a, Context: ctx, Sandbox: func() (*plan.Plan, string, error) {
+		return p, filepath.Join(dir, "plan.yaml"), nil
+	}})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+	var seen bytes.Buffer
+	teatest.WaitFor(t, io.TeeReader(tm.Output(), &seen), func([]byte) bool {
+		s := seen.String()
+		return strings.Contains(s, "sandbox is running with 3 members") && strings.Contains(s, "Cluster: leader member")
+	}, teatest.WithDuration(90*time.Second), teatest.WithCheckInterval(50*time.Millisecond))
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tui.Model)
+	v := fm.View()
+	if fm.Screen() != "Done" || !strings.Contains(v, "export ETCDCTL_ENDPOINTS=http://127.0.0.1:") {
+		t.Fatalf("screen %s:\n%s", fm.Screen(), v)
+	}
+	if _, err := plan.Load(filepath.Join(dir, "plan.yaml")); err != nil {
+		t.Fatalf("the plan was not saved before the apply: %v", err)
+	}
+}
