@@ -73,19 +73,36 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 		return failf(1, "%v", err)
 	}
 
-	// The bootstrap checks come before anything that touches TLS or the
-	// network, so the guide's mistakes are reported as such.
-	if !hasWAL(cfg) && cfg.InitialClusterState == "new" && !cfg.UsesDiscovery() {
+	if err := notYetAvailable(cfg); err != nil {
+		return failf(1, "%v", err)
+	}
+	dns := newResolver(environ)
+	// Discovery and the bootstrap checks come before anything that touches
+	// TLS or the network, so the guide's mistakes are reported as such.
+	var disc discoveryResult
+	switch {
+	case hasWAL(cfg) && cfg.UsesDiscovery():
+		// The guide shows this line; the member then restarts from its WAL.
+		fmt.Fprintf(stderr, "%s: discovery token ignored since a cluster has already been initialized. Valid log found at %s\n", prog, cfg.DataDir)
+	case !hasWAL(cfg) && cfg.InitialClusterState == "new":
+		if cfg.UsesDiscovery() {
+			var code int
+			if disc, code = discover(prog, cfg, lg, dns, stderr); code != 0 {
+				return code
+			}
+		}
 		if _, err := config.CheckNewCluster(context.Background(), cfg, server.SystemResolver); err != nil {
 			return failf(1, "%v", err)
 		}
 	}
-	if err := notYetAvailable(cfg); err != nil {
-		return failf(1, "%v", err)
-	}
 	tlsSet, err := setupTLS(cfg, lg)
 	if err != nil {
 		return failf(1, "%v", err)
+	}
+	if disc.srvDomain != "" && tlsSet.peerClient != nil {
+		// DNS SRV with https peers and no peer CA file: peers are checked
+		// against the SRV domain, which their certificates must carry.
+		tlsSet.peerClient.ServerName = disc.srvDomain
 	}
 
 	peerLns, err := listenAll(cfg.ListenPeerURLs)
@@ -202,18 +219,13 @@ func hasWAL(cfg *config.Config) bool {
 // not serve yet, instead of ignoring them.
 func notYetAvailable(cfg *config.Config) error {
 	var missing []string
-	for _, name := range []string{"discovery", "discovery-proxy", "discovery-srv", "discovery-srv-name", "discovery-endpoints", "discovery-token"} {
-		if cfg.IsSet(name) {
-			missing = append(missing, "--"+name)
-		}
-	}
 	for _, u := range append(append([]neturl.URL(nil), cfg.ListenPeerURLs...), cfg.ListenClientURLs...) {
 		if strings.HasPrefix(u.Scheme, "unix") {
 			missing = append(missing, u.String())
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("not available in this build of etcd-node yet: %s (discovery and unix sockets come in a later release; use --initial-cluster and http(s):// URLs)", strings.Join(missing, ", "))
+		return fmt.Errorf("not available in this build of etcd-node yet: %s (unix sockets come in a later release; use http(s):// URLs)", strings.Join(missing, ", "))
 	}
 	return nil
 }

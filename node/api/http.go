@@ -13,6 +13,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"etcdctl-wizard/node/server"
+	"etcdctl-wizard/node/v2keys"
 	"etcdctl-wizard/node/version"
 )
 
@@ -29,6 +30,17 @@ func NewHTTPHandler(s *server.Server, pprofOn bool) http.Handler {
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { serveHealth(s, w, r) })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { serveVersion(s, w, r) })
 	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics().Registry, promhttp.HandlerOpts{}))
+	// The v2 keys subset a discovery service needs, and discovery.etcd.io's
+	// /new (node/v2keys).
+	v2 := v2keys.New(s, v2keys.Options{BaseURL: func() string {
+		if urls := s.AdvertiseClientURLs(); len(urls) > 0 {
+			return urls[0]
+		}
+		return ""
+	}})
+	mux.Handle(v2keys.KeysPrefix, v2)
+	mux.Handle(v2keys.KeysPrefix+"/", v2)
+	mux.Handle("/new", v2)
 	for _, p := range []struct {
 		path   string
 		checks []string

@@ -95,7 +95,7 @@ func TestBadInput(t *testing.T) {
 		{"bad env value", nil, []string{"ETCD_SNAPSHOT_COUNT=lots"}, 1, "invalid value \"lots\" for ETCD_SNAPSHOT_COUNT"},
 		{"listen without advertise", []string{"--listen-client-urls", "http://127.0.0.1:2379"}, nil, 1, "--advertise-client-urls is required"},
 		{"proxy", []string{"--proxy", "on"}, nil, 1, "gateway start"},
-		{"discovery not yet", []string{"--name", "a", "--discovery-srv", "example.com"}, nil, 1, "not available in this build of etcd-node yet: --discovery-srv"},
+		{"discovery url not http", []string{"--name", "a", "--discovery", "ftp://127.0.0.1/x"}, nil, 1, "invalid discovery URL \"ftp://127.0.0.1/x\""},
 		{"https without certificates", []string{"--name", "a", "--listen-client-urls", "https://127.0.0.1:1", "--advertise-client-urls", "https://127.0.0.1:1"}, nil, 1, "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:1 with HTTPS scheme"},
 		{"unreadable data dir", []string{"--name", "a", "--data-dir", "/proc/etcd-node-cannot-write-here"}, nil, 1, "/proc/etcd-node-cannot-write-here"},
 	}

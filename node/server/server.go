@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
@@ -85,6 +86,9 @@ type Server struct {
 
 	snapMu    sync.Mutex
 	snapFiles map[uint64]string // outgoing snapshot db copies, by index
+
+	writeMu        sync.Mutex
+	writeListeners []func(events []*mvccpb.Event) // see AddWriteListener
 
 	readyc    chan struct{} // closed once published and ready for clients
 	stopc     chan struct{}
@@ -173,6 +177,7 @@ func (s *Server) openBackend() error {
 		b.Close()
 		return err
 	}
+	kv.OnWrite = s.emitWrite
 	s.backend, s.kv = b, kv
 	s.cluster.setStore(b)
 	return nil

@@ -1,0 +1,6 @@
+// Package discovery finds the initial cluster of a new member the ways etcd
+// does besides --initial-cluster: the v2 discovery protocol against a
+// discovery URL (SPEC-etcd.md §3), v3 discovery through clientv3 (§5) and
+// DNS SRV records (§6). Each returns the --initial-cluster string and the
+// token the member and cluster IDs are computed with.
+package discovery
