@@ -189,6 +189,27 @@ func TestLabApplyNoneReapplyReset(t *testing.T) {
 		t.Errorf("members restarted: before %v after %v", before, after)
 	}
 
+	// A changed member flag: that member alone is restarted.
+	changed := labPlan(t, 3, plan.TLSNone)
+	changed.Spec.Members[1].Flags = map[string]string{"snapshot-count": "5000"}
+	res, err = Apply(ctx, changed, e.options())
+	if err != nil {
+		t.Fatalf("apply of a changed flag: %v", err)
+	}
+	for _, h := range res.Hosts {
+		if want := h.Member == "infra1"; h.Restarted != want || h.Started || (h.Uploads == 1) != want {
+			t.Errorf("%s after a flag change of infra1: %+v", h.Member, h)
+		}
+	}
+	after := e.memberPIDs(t)
+	if after["infra0"] != before["infra0"] || after["infra2"] != before["infra2"] || after["infra1"] == before["infra1"] {
+		t.Errorf("restarts: before %v after %v", before, after)
+	}
+	if env := e.lab.Host("infra1").MustExec(t, "cat /etc/etcd/etcd-node.env"); !strings.Contains(env, `ETCD_SNAPSHOT_COUNT="5000"`) {
+		t.Errorf("env file of infra1:\n%s", env)
+	}
+	before = after
+
 	// Reset: hosts are clean.
 	if _, err := Reset(ctx, p, e.options()); err != nil {
 		t.Fatalf("reset: %v", err)
@@ -321,6 +342,17 @@ func TestLabCutUploadResumesAndMemberFailureShowsLog(t *testing.T) {
 	// The SSH connection to infra1 is cut while the binary is on its way.
 	var once sync.Once
 	cut := make(chan int, 1)
+	// Cancelled (Ctrl-C) during the upload: apply stops and says so.
+	cctx, cancelApply := context.WithCancel(ctx)
+	e.events.on = func(ev Event) {
+		if ev.Host == "infra0" && ev.Step == plan.StepBinary && ev.State == StateProgress {
+			cancelApply()
+		}
+	}
+	if _, err := Apply(cctx, p, e.options()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled apply: %v", err)
+	}
+	cancelApply()
 	e.events.on = func(ev Event) {
 		if ev.Host == "infra1" && ev.Step == plan.StepBinary && ev.State == StateProgress && ev.Progress.Done*4 >= ev.Progress.Total {
 			once.Do(func() {
@@ -382,7 +414,9 @@ func TestLabAutoTLSAndStatus(t *testing.T) {
 	_, etcdctl := nodetest.Upstream(t)
 	p := labPlan(t, 3, plan.TLSAuto)
 	ctx := context.Background()
-	if _, err := Apply(ctx, p, e.options()); err != nil {
+	o := e.options()
+	o.Parallel = 1 // members wait for each other only after the bounded part
+	if _, err := Apply(ctx, p, o); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	out := e.etcdctl(t, etcdctl, "--endpoints=https://10.0.1.10:2379,https://10.0.1.11:2379,https://10.0.1.12:2379", "--insecure-skip-tls-verify", "--insecure-transport=false", "endpoint", "health")
