@@ -176,7 +176,9 @@ func TestWaits(t *testing.T) {
 	idx := a.index
 	// A recursive wait returns the next registration, not hidden ones.
 	done := make(chan answer, 1)
-	go func() { done <- s.do("GET", fmt.Sprintf("/v2/keys/d?wait=true&recursive=true&waitIndex=%d", idx+1), nil) }()
+	go func() {
+		done <- s.do("GET", fmt.Sprintf("/v2/keys/d?wait=true&recursive=true&waitIndex=%d", idx+1), nil)
+	}()
 	waitForWaiter(t, s)
 	s.put("/v2/keys/d/_config/other", "x", "")
 	c := s.put("/v2/keys/d/m1", "n1=http://127.0.0.1:1", "prevExist=false")
