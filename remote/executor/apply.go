@@ -104,6 +104,9 @@ func Apply(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if err := joinHostErrors(s.hosts, errs); err != nil {
 		return s.result(), err
 	}
+	if err := s.rollingRestart(ctx, j); err != nil {
+		return s.result(), err
+	}
 	// Health: every member, then the cluster.
 	if err := s.waitHealthy(ctx); err != nil {
 		return s.result(), err
@@ -283,6 +286,13 @@ func (s *session) waitHealthy(ctx context.Context) error {
 	if err := joinHostErrors(s.hosts, errs); err != nil {
 		return err
 	}
+	return s.waitCluster(ctx)
+}
+
+// waitCluster waits until every member reports health.
+func (s *session) waitCluster(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.healthTimeout())
+	defer cancel()
 	s.ev.emit(Event{Step: StepClusterHealth, State: StateRunning})
 	for {
 		var sick []string

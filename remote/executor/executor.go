@@ -171,6 +171,10 @@ type host struct {
 	t     remote.Transport
 	facts *facts.Facts
 	res   HostResult
+	// restartPending: files of the running member changed; restartPre are
+	// the commands to run before its restart (systemctl daemon-reload).
+	restartPending bool
+	restartPre     []string
 }
 
 // session is what Apply and Reset share: the plan, the hosts, their

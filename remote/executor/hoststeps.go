@@ -261,6 +261,14 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 			}
 		}
 	}
+	if changed && h.facts.Running {
+		// Members of a running cluster restart one at a time, after every
+		// host is ready (rollingRestart).
+		h.restartPre = pre
+		h.restartPending = true
+		s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateInfo, Message: "files changed: restart queued (one member at a time)"})
+		return nil
+	}
 	if err := s.start(ctx, h, changed, pre); err != nil {
 		return err
 	}
@@ -351,5 +359,43 @@ func (s *session) start(ctx context.Context, h *host, changed bool, pre []string
 		return err
 	}
 	h.res.Changed = append(h.res.Changed, plan.StepStart)
+	return nil
+}
+
+// rollingRestart restarts the running members whose files changed, one at
+// a time: the cluster must be healthy before each restart, and the member
+// must serve again and the cluster be healthy before the next one.
+func (s *session) rollingRestart(ctx context.Context, j *Journal) error {
+	var queue []*host
+	for _, h := range s.hosts {
+		if h.restartPending {
+			queue = append(queue, h)
+		}
+	}
+	if len(queue) == 0 {
+		return nil
+	}
+	s.ev.emit(Event{Step: "rolling-restart", State: StateRunning, Message: fmt.Sprintf("%d members", len(queue))})
+	for _, h := range queue {
+		if err := s.waitCluster(ctx); err != nil {
+			return fmt.Errorf("before restarting %s: %w", h.hp.Member, err)
+		}
+		if err := s.start(ctx, h, true, h.restartPre); err != nil {
+			return fmt.Errorf("%s: %w", h.hp.Member, err)
+		}
+		_ = j.update(func(j *Journal) {
+			x := j.host(h.hp.Member)
+			x.Steps[plan.StepStart] = time.Now().UTC()
+			x.LastStep, x.RestartPending = plan.StepStart, false
+		})
+		h.restartPending = false
+		hctx, cancel := context.WithTimeout(ctx, s.opts.healthTimeout())
+		err := s.waitMember(hctx, h)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.hp.Member, err)
+		}
+	}
+	s.ev.emit(Event{Step: "rolling-restart", State: StateDone})
 	return nil
 }

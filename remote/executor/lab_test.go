@@ -210,6 +210,35 @@ func TestLabApplyNoneReapplyReset(t *testing.T) {
 	}
 	before = after
 
+	// A change for every member: they restart one at a time, each after
+	// the cluster is healthy again.
+	all := labPlan(t, 3, plan.TLSNone)
+	all.Spec.Node.Flags = map[string]string{"snapshot-count": "6000"}
+	n0 := len(e.events.all())
+	res, err = Apply(ctx, all, e.options())
+	if err != nil {
+		t.Fatalf("apply of a changed flag for all: %v", err)
+	}
+	var order []string
+	for _, ev := range e.events.all()[n0:] {
+		switch {
+		case ev.Step == plan.StepStart && ev.State == StateDone:
+			order = append(order, "restart "+ev.Host)
+		case ev.Step == StepClusterHealth && ev.State == StateDone:
+			order = append(order, "healthy")
+		}
+	}
+	if got := strings.Join(order, ", "); got != "healthy, restart infra0, healthy, restart infra1, healthy, restart infra2, healthy" {
+		t.Errorf("restart order: %s", got)
+	}
+	after = e.memberPIDs(t)
+	for _, h := range res.Hosts {
+		if !h.Restarted || after[h.Member] == before[h.Member] {
+			t.Errorf("%s not restarted: %+v", h.Member, h)
+		}
+	}
+	before = after
+
 	// Reset: hosts are clean.
 	if _, err := Reset(ctx, p, e.options()); err != nil {
 		t.Fatalf("reset: %v", err)
