@@ -122,6 +122,9 @@ func TestLabCLI(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	l := lab.Start(t, 3)
+	for _, h := range l.Hosts {
+		h.MustExec(t, ": > /root/.bashrc") // the machine's starts pyenv: slow
+	}
 	planFile := filepath.Join(dir, "plan.yaml")
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: etcdctl-wizard/v1\nkind: Cluster\nmetadata:\n  name: etcd-cluster-1\nspec:\n  tls:\n    mode: none\n  node:\n    dataDir: \"\"\n  members:\n")
