@@ -181,3 +181,34 @@ func CheckDuplicateURLs(cluster string) error {
 	}
 	return nil
 }
+
+// SRVClients finds client endpoints like etcd's srv.GetClient (used by
+// clients and the gateway): _<service>-ssl[-name]._tcp.<domain> as https,
+// then _<service>[-name]._tcp.<domain> as http. It fails only when both
+// lookups fail. Endpoints keep the target's trailing dot, as etcd's do.
+func SRVClients(ctx context.Context, r *net.Resolver, service, domain, name string) ([]string, error) {
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	suffix := ""
+	if name != "" {
+		suffix = "-" + name
+	}
+	var eps []string
+	lookup := func(svc, scheme string) error {
+		_, addrs, err := r.LookupSRV(ctx, svc, "tcp", domain)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			eps = append(eps, scheme+"://"+net.JoinHostPort(a.Target, strconv.Itoa(int(a.Port))))
+		}
+		return nil
+	}
+	errHTTPS := lookup(service+"-ssl"+suffix, "https")
+	errHTTP := lookup(service+suffix, "http")
+	if errHTTPS != nil && errHTTP != nil {
+		return nil, fmt.Errorf("dns lookup errors: %s and %s", errHTTPS, errHTTP)
+	}
+	return eps, nil
+}

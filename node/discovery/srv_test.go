@@ -93,3 +93,16 @@ func TestCheckDuplicateURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSRVClients(t *testing.T) {
+	d := dnstest.Start(t)
+	d.AddSRV(dnstest.SRV{Name: "_etcd-client-ssl._tcp.example.test", Target: "infra0.example.test", Port: 2379},
+		dnstest.SRV{Name: "_etcd-client._tcp.example.test", Target: "infra1.example.test", Port: 2379})
+	eps, err := SRVClients(context.Background(), d.Resolver(), "etcd-client", "example.test", "")
+	if err != nil || strings.Join(eps, ",") != "https://infra0.example.test.:2379,http://infra1.example.test.:2379" {
+		t.Fatalf("%q %v", eps, err)
+	}
+	if _, err := SRVClients(context.Background(), d.Resolver(), "etcd-client", "example.test", "other"); err == nil || !strings.HasPrefix(err.Error(), "dns lookup errors: ") {
+		t.Fatalf("none: %v", err)
+	}
+}

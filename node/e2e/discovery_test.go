@@ -88,9 +88,11 @@ func TestDiscoveryV2EtcdNodeService(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		spec := nodetest.NewMemberSpec(t, fmt.Sprintf("infra%d", i))
 		specs = append(specs, spec)
-		members = append(members, nodetest.StartMember(t, nodetest.MemberOptions{
-			Spec: spec, Binary: bin, Args: append(memberFlags(spec), "--discovery", durl),
-		}))
+		opts := nodetest.MemberOptions{Spec: spec, Binary: bin, Args: append(memberFlags(spec), "--discovery", durl)}
+		if i == 2 { // the same through the environment
+			opts.Args, opts.Env = memberFlags(spec), []string{"ETCD_DISCOVERY=" + durl}
+		}
+		members = append(members, nodetest.StartMember(t, opts))
 	}
 	for _, m := range members {
 		m.WaitHealthy()
