@@ -279,13 +279,13 @@ func TestJoinV2RetriesAndProxy(t *testing.T) {
 		proxied.Add(1)
 		out, err := http.NewRequest(r.Method, r.URL.String(), r.Body)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		out.Header = r.Header
 		resp, err := http.DefaultTransport.RoundTrip(out)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
