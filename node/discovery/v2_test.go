@@ -313,3 +313,19 @@ func TestJoinV2RetriesAndProxy(t *testing.T) {
 		t.Fatalf("failures left %d, proxied %d", failures.Load(), proxied.Load())
 	}
 }
+
+func TestInspectV2(t *testing.T) {
+	srv, _ := keysServer(t, nil)
+	base := srv.URL + "/v2/keys/discovery/"
+	var snf *SizeNotFoundError
+	if _, err := InspectV2(context.Background(), base+"none", "", nil); !errors.As(err, &snf) {
+		t.Fatalf("no size: %v", err)
+	}
+	mustDo(t, "PUT", base+"tok/_config/size", url.Values{"value": {"3"}})
+	mustDo(t, "PUT", base+"tok/b", url.Values{"value": {"infra1=http://127.0.0.1:2"}})
+	mustDo(t, "PUT", base+"tok/a", url.Values{"value": {"infra0=http://127.0.0.1:1"}})
+	st, err := InspectV2(context.Background(), base+"tok", "", nil)
+	if err != nil || st.Size != 3 || len(st.Registrations) != 2 || st.Registrations[0].ID != "b" || st.Registrations[1].Value != "infra0=http://127.0.0.1:1" || st.Index == 0 {
+		t.Fatalf("%+v %v", st, err)
+	}
+}
