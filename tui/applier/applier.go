@@ -242,26 +242,42 @@ func (a *Applier) Status(ctx context.Context, p *plan.Plan, planDir string) <-ch
 			return
 		}
 		// Only keys already in known_hosts: Status never trusts a new one.
+		// While the apply runs, hosts become reachable one by one (their
+		// keys recorded, their members started): the hosts are opened
+		// again until every one answers, then followed.
 		kh := &remote.KnownHosts{Path: a.cfg.KnownHosts}
-		var hosts *executor.Hosts
-		for hosts == nil {
-			h, err := executor.Open(ctx, p, a.options(planDir, kh))
-			if err == nil {
-				hosts = h
-				break
-			}
-			if ctx.Err() != nil || !send(tui.ClusterStatus{Time: time.Now(), Err: fmt.Errorf("waiting for the hosts: %w", err)}) {
-				return
+		for {
+			hosts, err := executor.Open(ctx, p, a.options(planDir, kh))
+			if err != nil {
+				if ctx.Err() != nil || !send(tui.ClusterStatus{Time: time.Now(), Err: fmt.Errorf("waiting for the hosts: %w", err)}) {
+					return
+				}
+			} else {
+				eps := hosts.Endpoints()
+				complete := true
+				for _, ep := range eps {
+					if ep.Transport == nil {
+						complete = false
+					}
+				}
+				if complete {
+					defer hosts.Close()
+					for st := range follow.Follow(ctx, eps, tlsCfg, a.cfg.StatusInterval) {
+						if !send(convertStatus(st)) {
+							return
+						}
+					}
+					return
+				}
+				st := convertStatus(follow.Status(ctx, eps, tlsCfg))
+				hosts.Close()
+				if !send(st) {
+					return
+				}
 			}
 			select {
 			case <-time.After(a.cfg.StatusInterval):
 			case <-ctx.Done():
-				return
-			}
-		}
-		defer hosts.Close()
-		for st := range follow.Follow(ctx, hosts.Endpoints(), tlsCfg, a.cfg.StatusInterval) {
-			if !send(convertStatus(st)) {
 				return
 			}
 		}

@@ -118,23 +118,35 @@ func (s *session) keys(keys ...string) {
 // deadline.
 func (s *session) waitFor(timeout time.Duration, texts ...string) string {
 	s.t.Helper()
+	return s.waitUntil(timeout, fmt.Sprintf("%q", texts), func(screen string) bool {
+		for _, want := range texts {
+			if !strings.Contains(screen, want) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitUntil polls the screen until ok says yes, or fails at the deadline.
+func (s *session) waitUntil(timeout time.Duration, what string, ok func(screen string) bool) string {
+	s.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		screen := s.capture()
-		all := true
-		for _, want := range texts {
-			if !strings.Contains(screen, want) {
-				all = false
-			}
-		}
-		if all {
+		if ok(screen) {
 			return screen
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("after %s the screen lacks %q:\n%s", timeout, texts, screen)
+			s.t.Fatalf("after %s the screen does not show %s:\n%s", timeout, what, screen)
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
+}
+
+// healthy3 is a screen with three healthy members and a leader.
+func healthy3(screen string) bool {
+	return strings.Count(screen, " healthy") == 3 && strings.Contains(screen, "Cluster: leader ") && !strings.Contains(screen, "leader none")
 }
 
 // waitGone polls the screen until text is no longer on it.
@@ -267,10 +279,8 @@ func TestTerminalSandboxApply(t *testing.T) {
 	s.keys("Enter")
 	s.waitFor(5*time.Second, "[Review]", "sandbox: 3 members", "no findings", "a apply")
 	s.keys("a")
-	screen := s.waitFor(90*time.Second, "[Done]", "sandbox is running with 3 members", "Cluster: leader member")
-	if n := strings.Count(screen, " healthy"); n != 3 {
-		t.Fatalf("%d healthy members:\n%s", n, screen)
-	}
+	s.waitFor(90*time.Second, "[Done]", "sandbox is running with 3 members")
+	screen := s.waitUntil(30*time.Second, "3 healthy members and a leader", healthy3)
 	if !strings.Contains(screen, fmt.Sprintf("export ETCDCTL_ENDPOINTS=http://127.0.0.1:%d,http://127.0.0.1:%d,http://127.0.0.1:%d", base, base+100, base+200)) {
 		t.Fatalf("no etcdctl environment:\n%s", screen)
 	}
