@@ -34,6 +34,11 @@ type Options struct {
 	Renderer *lipgloss.Renderer
 	// Context bounds the applier's work; nil is context.Background().
 	Context context.Context
+	// IssueCertificates creates the CA in dir when it has none (or reuses
+	// it) and issues the member certificates of the plan saved at planPath,
+	// as 'etcdctl-wizard certs issue -f PLAN' does; it returns what it did.
+	// nil hides the review's certificate key.
+	IssueCertificates func(planPath, dir string) (string, error)
 	// Now is the clock of elapsed times; nil is time.Now.
 	Now func() time.Time
 }

@@ -9,7 +9,7 @@ type keyMap struct {
 	Edit, Add, Remove, Paste, Submit     key.Binding
 	Cancel, Save, Export, Ack, Apply     key.Binding
 	Accept, Refuse, Yes, No, PgUp, PgDn  key.Binding
-	Check                                key.Binding
+	Check, Certs                         key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -45,5 +45,6 @@ func newKeyMap() keyMap {
 		PgUp:      b([]string{"pgup"}, "pgup", "scroll up"),
 		PgDn:      b([]string{"pgdown", " "}, "pgdn", "scroll down"),
 		Check:     b([]string{"c"}, "c", "check DNS live"),
+		Certs:     b([]string{"c"}, "c", "create CA & certs"),
 	}
 }

@@ -23,6 +23,8 @@ type reviewScreen struct {
 	acked    bool
 	commands string
 	scroll   int
+	// issued is the report of the last certificate issuance.
+	issued string
 	// prompt is "save" or "export" while a path is typed.
 	prompt string
 	input  textinput.Model
@@ -58,6 +60,9 @@ func (s *reviewScreen) help(m *Model) []key.Binding {
 		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", s.prompt)), m.keys.Cancel, m.keys.ForceQuit}
 	}
 	keys := []key.Binding{m.keys.Save, m.keys.Export}
+	if s.canIssue(m) {
+		keys = append(keys, m.keys.Certs)
+	}
 	if s.warnings > 0 && !s.acked {
 		keys = append(keys, m.keys.Ack)
 	}
@@ -115,6 +120,8 @@ func (s *reviewScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 		s.input.SetValue(filepath.Join(m.dir(), m.p.Metadata.Name+"-dry-run"))
 		s.input.CursorEnd()
 		return s.input.Focus()
+	case key.Matches(msg, m.keys.Certs) && s.canIssue(m):
+		s.issue(m)
 	case key.Matches(msg, m.keys.Ack):
 		if s.warnings > 0 {
 			s.acked = true
@@ -142,6 +149,35 @@ func (s *reviewScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 		return m.goTo(scrTLS)
 	}
 	return nil
+}
+
+// canIssue: a self-signed plan with a CA folder, and a way to issue.
+func (s *reviewScreen) canIssue(m *Model) bool {
+	t := m.p.Spec.TLS
+	return m.opts.IssueCertificates != nil && t.Mode == plan.TLSSelfSigned && t.Dir != ""
+}
+
+// issue saves the plan, creates or reuses the CA and issues the member
+// certificates, then judges the plan again.
+func (s *reviewScreen) issue(m *Model) {
+	if err := plan.Save(m.planPath, m.p); err != nil {
+		m.setFlash(true, "saving the plan first: %v", err)
+		return
+	}
+	dir := m.p.Spec.TLS.Dir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(m.planDir(), dir)
+	}
+	report, err := m.opts.IssueCertificates(m.planPath, dir)
+	acked := s.acked
+	*s = newReviewScreen(m)
+	s.acked = acked
+	s.issued = strings.TrimSpace(report)
+	if err != nil {
+		m.setFlash(true, "certificates: %v", err)
+		return
+	}
+	m.setFlash(false, "certificates ready in %s (plan saved to %s)", dir, m.planPath)
 }
 
 func (s *reviewScreen) save(m *Model, path string) {
@@ -218,12 +254,21 @@ func (s *reviewScreen) view(m *Model) string {
 		b.WriteString("\n")
 	}
 	var lines []string
+	if s.issued != "" {
+		lines = append(lines, "Certificates:")
+		for _, l := range strings.Split(s.issued, "\n") {
+			lines = append(lines, "  "+l)
+		}
+		lines = append(lines, "")
+	}
 	switch {
 	case len(s.findings) == 0:
 		lines = append(lines, m.st.okText.Render("✓ no findings: the members' start-up checks pass"))
 	default:
 		head := fmt.Sprintf("Findings: %s, %s", plural(s.errors, "error"), plural(s.warnings, "warning"))
 		switch {
+		case s.errors > 0 && s.canIssue(m):
+			head += " (errors block export and apply; c creates the CA and certificates)"
 		case s.errors > 0:
 			head += " (errors block export and apply)"
 		case s.acked:

@@ -313,3 +313,29 @@ func TestCoalescedKeys(t *testing.T) {
 		t.Fatalf("name %q", got)
 	}
 }
+
+// Self-signed TLS: the review issues the CA and certificates through the
+// hook and judges the plan again.
+func TestReviewIssuesCertificates(t *testing.T) {
+	p := threeHosts()
+	p.Spec.TLS = plan.TLS{Mode: plan.TLSSelfSigned, Dir: "pki"}
+	var gotPlan, gotDir string
+	m := withPlan(t, p, Options{IssueCertificates: func(planPath, dir string) (string, error) {
+		gotPlan, gotDir = planPath, dir
+		return "created CA \"c\" in pki\nwrote infra0-peer.crt", nil
+	}})
+	press(m, "n", "n", "n")
+	mustContain(t, view(m), "c create CA & certs")
+	press(m, "c")
+	if gotPlan != "plan.yaml" || gotDir != "pki" {
+		t.Fatalf("hook got %q %q", gotPlan, gotDir)
+	}
+	if _, err := plan.Load("plan.yaml"); err != nil {
+		t.Fatalf("plan not saved first: %v", err)
+	}
+	mustContain(t, view(m), "certificates ready in pki", "Certificates:", "wrote infra0-peer.crt")
+	// Without self-signed TLS the key is not offered.
+	m = withPlan(t, threeHosts(), Options{IssueCertificates: func(string, string) (string, error) { t.Fatal("called"); return "", nil }})
+	press(m, "n", "n", "n", "c")
+	mustNotContain(t, view(m), "create CA")
+}

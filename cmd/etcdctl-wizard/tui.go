@@ -113,6 +113,7 @@ func runWizard(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o
 		Context:  ctx,
 		Applier: applier.New(applier.Config{StateDir: stateDir, KnownHosts: o.knownHosts, SSHConfig: o.sshConfig,
 			NodeBinary: hf.nodeBinaryFunc(), StepTimeout: defaultStepTimeout, HealthTimeout: defaultHealthTimeout}),
+		IssueCertificates: issueCertificates,
 		Sandbox: func() (*plan.Plan, string, error) {
 			dir := filepath.Join(stateDir, sandboxName)
 			if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -159,4 +160,13 @@ func logToFile(path string) (restore func(), err error) {
 		fmt.Fprintf(f, "%s log closed\n", time.Now().Format(time.RFC3339))
 		f.Close()
 	}, nil
+}
+
+// issueCertificates is the wizard's 'certs issue -f PLAN --dir DIR': the CA
+// created or reused, the plan's member certificates issued.
+func issueCertificates(planPath, dir string) (string, error) {
+	var out strings.Builder
+	err := runCertsIssue(nil, &out, certsIssueOptions{file: planPath, dir: dir, loopback: true, validity: "1y"},
+		func(string) bool { return false })
+	return out.String(), err
 }

@@ -332,3 +332,32 @@ func BenchmarkBinaryFirstFrame(b *testing.B) {
 		exec.Command("tmux", "kill-session", "-t", name).Run()
 	}
 }
+
+// Self-signed TLS chosen in the terminal: the review lists the missing
+// certificates, c creates the CA and issues them, the findings are gone.
+func TestTerminalSelfSignedCertificates(t *testing.T) {
+	bin := binaries(t)
+	dir := t.TempDir()
+	if err := plan.Save(filepath.Join(dir, "cluster.yaml"), guidePlan()); err != nil {
+		t.Fatal(err)
+	}
+	s := newSession(t, dir, filepath.Join(bin, "etcdctl-wizard"), "-f", "cluster.yaml", "--state-dir", filepath.Join(dir, "state"))
+	s.waitFor(10*time.Second, "[Hosts]")
+	s.keys("n", "n")
+	s.waitFor(5*time.Second, "[TLS]")
+	s.keys("Right", "Down", "e", "pki", "Enter")
+	s.waitFor(5*time.Second, "no CA there yet")
+	s.keys("n")
+	s.waitFor(5*time.Second, "[Review]", "TLS self-signed", "c creates the CA and certificates")
+	s.keys("c")
+	s.waitFor(20*time.Second, "certificates ready in pki", "no findings", "created CA")
+	s.keys("q")
+	s.waitFor(5*time.Second, "WIZARD EXITED 0")
+	p, err := plan.Load(filepath.Join(dir, "cluster.yaml"))
+	if err != nil || p.Spec.TLS.Mode != plan.TLSSelfSigned {
+		t.Fatalf("%v %+v", err, p)
+	}
+	if fs := plan.ValidateCertificates(p, dir); len(fs) != 0 {
+		t.Fatalf("findings: %+v", fs)
+	}
+}
