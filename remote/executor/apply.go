@@ -104,6 +104,9 @@ func Apply(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if err := joinHostErrors(s.hosts, errs); err != nil {
 		return s.result(), err
 	}
+	if err := s.startAll(ctx, j); err != nil {
+		return s.result(), err
+	}
 	if err := s.rollingRestart(ctx, j); err != nil {
 		return s.result(), err
 	}

@@ -175,6 +175,10 @@ type host struct {
 	// the commands to run before its restart (systemctl daemon-reload).
 	restartPending bool
 	restartPre     []string
+	// startChanged and startPre are for the start of a member that was not
+	// running (or to check one that runs unchanged).
+	startChanged bool
+	startPre     []string
 }
 
 // session is what Apply and Reset share: the plan, the hosts, their

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"etcdctl-wizard/plan"
 	"etcdctl-wizard/remote"
 	"etcdctl-wizard/remote/facts"
@@ -269,14 +271,36 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 		s.ev.emit(Event{Host: name, Step: plan.StepStart, State: StateInfo, Message: "files changed: restart queued (one member at a time)"})
 		return nil
 	}
-	if err := s.start(ctx, h, changed, pre); err != nil {
-		return err
-	}
-	journal(func(x *JournalHost) {
-		x.Steps[plan.StepStart] = time.Now().UTC()
-		x.LastStep, x.RestartPending = plan.StepStart, false
-	})
+	// The start waits for every host to be ready (startAll): members of a
+	// new cluster that start together elect a leader in one election
+	// timeout.
+	h.startChanged, h.startPre = changed, pre
 	return nil
+}
+
+// startAll starts (or checks) every member that is not queued for a
+// rolling restart, all at once.
+func (s *session) startAll(ctx context.Context, j *Journal) error {
+	var g errgroup.Group
+	g.SetLimit(s.opts.parallel())
+	errs := make([]error, len(s.hosts))
+	for i, h := range s.hosts {
+		if h.restartPending {
+			continue
+		}
+		g.Go(func() error {
+			if errs[i] = s.start(ctx, h, h.startChanged, h.startPre); errs[i] == nil {
+				_ = j.update(func(j *Journal) {
+					x := j.host(h.hp.Member)
+					x.Steps[plan.StepStart] = time.Now().UTC()
+					x.LastStep, x.RestartPending = plan.StepStart, false
+				})
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	return joinHostErrors(s.hosts, errs)
 }
 
 func onlyLarge(files []hostFile, step string) bool {
