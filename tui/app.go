@@ -39,6 +39,8 @@ type Options struct {
 	// as 'etcdctl-wizard certs issue -f PLAN' does; it returns what it did.
 	// nil hides the review's certificate key.
 	IssueCertificates func(planPath, dir string) (string, error)
+	// Resolver answers the DNS SRV live check; nil is net.DefaultResolver.
+	Resolver Resolver
 	// Now is the clock of elapsed times; nil is time.Now.
 	Now func() time.Time
 }
@@ -242,6 +244,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.flash = ""
 		return m, sc.update(m, msg)
+	case dnsCheckMsg:
+		m.boot.dns = &msg
+		return m, nil
 	case hostKeysMsg:
 		return m, m.hostkeys.loaded(m, msg)
 	case applyEventMsg:

@@ -1,8 +1,12 @@
 package tui
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"etcdctl-wizard/plan"
 
@@ -44,7 +48,87 @@ func checkFields(p *plan.Plan, f *form, ids ...string) {
 }
 
 // bootScreen asks the cluster name and how members find each other.
-type bootScreen struct{ form form }
+type bootScreen struct {
+	form form
+	// dns is the last live check of the DNS SRV records.
+	dns *dnsCheckMsg
+}
+
+// Resolver is the part of net.Resolver the DNS SRV check uses.
+type Resolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// dnsCheckMsg is the result of looking up the plan's records.
+type dnsCheckMsg struct {
+	lines []string
+	ok    bool
+}
+
+// checkDNS looks up every record the plan needs and says which are
+// published: an SRV record when its name lists the target and port, an A
+// record when the name resolves to the address.
+func checkDNS(m *Model) tea.Cmd {
+	r := m.opts.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	q := m.p.WithDefaults()
+	server, client := q.SRVRecords()
+	type aRec struct{ name, ip string }
+	var as []aRec
+	for _, mem := range q.Spec.Members {
+		if mem.Hostname != "" {
+			as = append(as, aRec{mem.Hostname, mem.IP})
+		}
+	}
+	ctx := m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		out := dnsCheckMsg{ok: true}
+		srvs := map[string][]*net.SRV{}
+		for _, rec := range append(server, client...) {
+			got, ok := srvs[rec.Name]
+			if !ok {
+				_, got, _ = r.LookupSRV(ctx, "", "", rec.Name)
+				srvs[rec.Name] = got
+			}
+			found := false
+			for _, g := range got {
+				if strings.EqualFold(strings.TrimSuffix(g.Target, "."), strings.TrimSuffix(rec.Target, ".")) && int(g.Port) == rec.Port {
+					found = true
+				}
+			}
+			out.add(found, fmt.Sprintf("SRV %s %d %s", rec.Name, rec.Port, rec.Target))
+		}
+		for _, a := range as {
+			addrs, err := r.LookupHost(ctx, a.name)
+			found := false
+			for _, ad := range addrs {
+				if net.ParseIP(ad).Equal(net.ParseIP(a.ip)) {
+					found = true
+				}
+			}
+			line := fmt.Sprintf("A   %s %s", a.name, a.ip)
+			if !found && err == nil {
+				line += " (resolves to " + strings.Join(addrs, ", ") + ")"
+			}
+			out.add(found, line)
+		}
+		return out
+	}
+}
+
+func (d *dnsCheckMsg) add(found bool, what string) {
+	if found {
+		d.lines = append(d.lines, "✓ "+what)
+		return
+	}
+	d.ok = false
+	d.lines = append(d.lines, "✗ missing: "+what)
+}
 
 func newBootScreen(m *Model) bootScreen {
 	b := m.p.Spec.Bootstrap
@@ -83,7 +167,16 @@ func (s *bootScreen) help(m *Model) []key.Binding {
 	if s.form.editing {
 		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter/tab", "done")), m.keys.Cancel, m.keys.ForceQuit}
 	}
-	return []key.Binding{key.NewBinding(key.WithKeys("left"), key.WithHelp("←/→", "change")), m.keys.Edit, m.keys.Next, m.keys.Back, m.keys.Quit, m.keys.Up, m.keys.Down}
+	keys := []key.Binding{key.NewBinding(key.WithKeys("left"), key.WithHelp("←/→", "change")), m.keys.Edit}
+	if s.canCheck(m) {
+		keys = append(keys, m.keys.Check)
+	}
+	return append(keys, m.keys.Next, m.keys.Back, m.keys.Quit, m.keys.Up, m.keys.Down)
+}
+
+func (s *bootScreen) canCheck(m *Model) bool {
+	b := m.p.Spec.Bootstrap
+	return b.Mode == plan.ModeDNSSRV && b.DNSSRV.Domain != "" && m.p.DNSRecords() != ""
 }
 
 // sync shows the fields of the chosen mode.
@@ -139,6 +232,7 @@ func (s *bootScreen) apply(m *Model, changed *formField) {
 func (s *bootScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 	r := s.form.update(m.keys, msg)
 	if r.changed != nil {
+		s.dns = nil
 		if f := s.form.field("discSize"); r.changed == f {
 			f.err = ""
 		}
@@ -149,6 +243,9 @@ func (s *bootScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 		return nil
 	}
 	switch {
+	case key.Matches(msg, m.keys.Check) && s.canCheck(m):
+		s.dns = &dnsCheckMsg{lines: []string{"looking up the records..."}}
+		return checkDNS(m)
 	case key.Matches(msg, m.keys.Next):
 		return m.goTo(scrTLS)
 	case key.Matches(msg, m.keys.Back):
@@ -162,13 +259,27 @@ func (s *bootScreen) view(m *Model) string {
 	b.WriteString("How do the members find each other the first time?\n\n")
 	b.WriteString(s.form.view(m))
 	if m.p.Spec.Bootstrap.Mode == plan.ModeDNSSRV && m.p.Spec.Bootstrap.DNSSRV.Domain != "" {
-		b.WriteString("\nRecords to publish (zone-file syntax):\n")
-		recs := m.p.DNSRecords()
-		if recs == "" {
-			recs = "(none yet: give the hosts a hostname on the hosts screen)"
-		}
-		for _, l := range strings.Split(recs, "\n") {
-			b.WriteString("  " + l + "\n")
+		if s.dns != nil {
+			b.WriteString("\nRecords to publish, looked up with this machine's resolver:\n")
+			for _, l := range s.dns.lines {
+				st := m.st.okText
+				if strings.HasPrefix(l, "✗") {
+					st = m.st.errText
+				}
+				b.WriteString("  " + st.Render(l) + "\n")
+			}
+		} else {
+			b.WriteString("\nRecords to publish (zone-file syntax):\n")
+			recs := m.p.DNSRecords()
+			if recs == "" {
+				recs = "(none yet: give the hosts a hostname on the hosts screen)"
+			}
+			for _, l := range strings.Split(recs, "\n") {
+				b.WriteString("  " + l + "\n")
+			}
+			if s.canCheck(m) {
+				b.WriteString(m.st.faint.Render("  press c to look them up now") + "\n")
+			}
 		}
 	}
 	return b.String()

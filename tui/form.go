@@ -22,7 +22,8 @@ type formField struct {
 	value   string
 	hidden  bool
 	err     string // the validation finding of the field, kept until fixed
-	note    string // a line under the field
+	note    string // a line under the field, shown when it has the focus
+	status  bool   // the note is a state (shown always), not a help text
 	input   textinput.Model
 }
 
@@ -205,7 +206,8 @@ func (f *form) view(m *Model) string {
 		if x.err != "" {
 			fmt.Fprintf(&b, "    %s\n", m.st.errText.Render("✗ "+x.err))
 		}
-		if x.note != "" {
+		// Notes explain the focused field only: small windows stay legible.
+		if x.note != "" && (i == f.focus || x.isChoice() || x.status) {
 			for _, l := range strings.Split(x.note, "\n") {
 				fmt.Fprintf(&b, "    %s\n", m.st.faint.Render(l))
 			}

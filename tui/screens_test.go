@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -338,4 +340,51 @@ func TestReviewIssuesCertificates(t *testing.T) {
 	m = withPlan(t, threeHosts(), Options{IssueCertificates: func(string, string) (string, error) { t.Fatal("called"); return "", nil }})
 	press(m, "n", "n", "n", "c")
 	mustNotContain(t, view(m), "create CA")
+}
+
+// fakeResolver publishes some of the records.
+type fakeResolver struct {
+	srv   map[string][]*net.SRV
+	hosts map[string][]string
+}
+
+func (f fakeResolver) LookupSRV(_ context.Context, _, _, name string) (string, []*net.SRV, error) {
+	if r, ok := f.srv[name]; ok {
+		return name, r, nil
+	}
+	return "", nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+func (f fakeResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	if r, ok := f.hosts[host]; ok {
+		return r, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func TestDNSLiveCheck(t *testing.T) {
+	p := threeHosts()
+	for i := range p.Spec.Members {
+		p.Spec.Members[i].Hostname = p.Spec.Members[i].Name + ".example.com"
+	}
+	res := fakeResolver{
+		srv: map[string][]*net.SRV{"_etcd-server._tcp.example.com.": {
+			{Target: "infra0.example.com.", Port: 2380}, {Target: "infra1.example.com.", Port: 2380}, {Target: "infra2.example.com.", Port: 2380}}},
+		hosts: map[string][]string{"infra0.example.com": {"10.0.1.10"}, "infra1.example.com": {"10.0.1.99"}},
+	}
+	m := withPlan(t, p, Options{Resolver: res})
+	press(m, "n", "<down>", "<right>", "<right>", "<down>", "e", "example.com", "<enter>")
+	mustContain(t, view(m), "press c to look them up now", "c check DNS live")
+	_, cmd := m.Update(keys("c")[0])
+	mustContain(t, view(m), "looking up the records")
+	m.Update(cmd())
+	mustContain(t, view(m),
+		"✓ SRV _etcd-server._tcp.example.com. 2380 infra0.example.com.",
+		"✗ missing: SRV _etcd-client._tcp.example.com. 2379 infra0.example.com.",
+		"✓ A   infra0.example.com 10.0.1.10",
+		"✗ missing: A   infra1.example.com 10.0.1.11 (resolves to 10.0.1.99)",
+		"✗ missing: A   infra2.example.com 10.0.1.12")
+	// A change to the answers drops the stale check.
+	press(m, "e", "<ctrl+u>", "example.org", "<enter>")
+	mustNotContain(t, view(m), "Live check")
 }

@@ -27,7 +27,7 @@ func newTLSScreen(m *Model) tlsScreen {
 			{plan.TLSSelfSigned, "self-signed", "a CA of yours signs every member: encrypts and authenticates"},
 			{plan.TLSAuto, "auto-TLS", "members make their own certificates: encrypts but does not authenticate"},
 		}},
-		{id: "tlsDir", label: "CA folder", value: t.Dir, input: newInput("")},
+		{id: "tlsDir", label: "CA folder", value: t.Dir, input: newInput(""), status: true},
 	}}}
 	s.sync(m)
 	return s
