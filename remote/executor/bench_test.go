@@ -29,7 +29,6 @@ func BenchmarkApply(b *testing.B) {
 			p := labPlan(b, n, plan.TLSNone)
 			ctx := context.Background()
 			floor := uploadFloor(b, e, n) + electionTimeout
-			var total time.Duration
 			var each []time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -48,7 +47,6 @@ func BenchmarkApply(b *testing.B) {
 				if _, err := Apply(ctx, p, o); err != nil {
 					b.Fatal(err)
 				}
-				total += time.Since(start)
 				each = append(each, time.Since(start))
 				if testing.Verbose() {
 					b.Logf("timeline:\n%s", strings.Join(timeline, "\n"))
