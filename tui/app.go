@@ -244,6 +244,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.flash = ""
 		return m, sc.update(m, msg)
+	case logTailMsg:
+		m.apply.onLog(m, msg)
+		return m, nil
 	case dnsCheckMsg:
 		m.boot.dns = &msg
 		return m, nil

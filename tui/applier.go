@@ -26,6 +26,12 @@ type Applier interface {
 	Status(ctx context.Context, p *plan.Plan, planDir string) <-chan ClusterStatus
 }
 
+// LogTailer is an optional capability of an Applier: the last n lines of a
+// member's own log on its host.
+type LogTailer interface {
+	LogTail(ctx context.Context, p *plan.Plan, planDir, member string, n int) ([]string, error)
+}
+
 // HostKey is one SSH host key that needs the operator's decision.
 type HostKey struct {
 	Member      string

@@ -23,6 +23,13 @@ type statusMsg struct {
 
 type tickMsg time.Time
 
+// logTailMsg is a member's log, fetched on request.
+type logTailMsg struct {
+	member string
+	lines  []string
+	err    error
+}
+
 const logTail = 200
 
 // hostRow is one host's line on the apply screen.
@@ -35,6 +42,8 @@ type hostRow struct {
 	ended    time.Time
 	err      error
 	log      []string
+	// memberLog is the member's own log tail, when asked for (l).
+	memberLog []string
 }
 
 // applyScreen follows an apply: one row per host, a cluster panel, the
@@ -201,9 +210,40 @@ func (s *applyScreen) help(m *Model) []key.Binding {
 	case s.confirming:
 		return []key.Binding{m.keys.Yes, m.keys.No}
 	case s.running():
-		return []key.Binding{m.keys.Up, m.keys.Down, key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc/ctrl+c", "cancel apply"))}
+		return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc/ctrl+c", "cancel apply")), m.keys.Up, m.keys.Down}
 	}
-	return []key.Binding{m.keys.Up, m.keys.Down, key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "apply again")), m.keys.Back, m.keys.Quit}
+	keys := []key.Binding{key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "apply again"))}
+	if _, ok := m.opts.Applier.(LogTailer); ok {
+		keys = append(keys, key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "member log")))
+	}
+	return append(keys, m.keys.Back, m.keys.Quit, m.keys.Up, m.keys.Down)
+}
+
+// fetchLog asks the applier for the selected member's log tail.
+func (s *applyScreen) fetchLog(m *Model) tea.Cmd {
+	lt, ok := m.opts.Applier.(LogTailer)
+	if !ok || len(s.rows) == 0 {
+		return nil
+	}
+	member, p, dir, ctx := s.rows[s.cursor].name, m.p, m.planDir(), m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		lines, err := lt.LogTail(ctx, p, dir, member, 40)
+		return logTailMsg{member, lines, err}
+	}
+}
+
+func (s *applyScreen) onLog(m *Model, msg logTailMsg) {
+	if msg.err != nil {
+		m.setFlash(true, "log of %s: %v", msg.member, msg.err)
+		return
+	}
+	r := s.row(msg.member)
+	r.memberLog = msg.lines
+	if len(r.memberLog) == 0 {
+		r.memberLog = []string{"(empty)"}
+	}
 }
 
 func (s *applyScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
@@ -228,6 +268,8 @@ func (s *applyScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 		if !s.cancelled {
 			s.confirming = true
 		}
+	case msg.String() == "l":
+		return s.fetchLog(m)
 	case !s.running() && msg.String() == "r":
 		return s.init(m)
 	case !s.running() && key.Matches(msg, m.keys.Back):
@@ -294,7 +336,13 @@ func (s *applyScreen) view(m *Model) string {
 	if len(s.rows) > 0 {
 		r := s.rows[s.cursor]
 		avail := max(m.height-len(s.rows)-16, 3)
-		if len(r.log) > 0 {
+		switch {
+		case len(r.memberLog) > 0:
+			fmt.Fprintf(&b, "\nMember log of %s (l refreshes):\n", r.name)
+			for _, l := range r.memberLog[max(len(r.memberLog)-avail, 0):] {
+				b.WriteString("  " + l + "\n")
+			}
+		case len(r.log) > 0:
 			fmt.Fprintf(&b, "\nLog of %s:\n", r.name)
 			for _, l := range r.log[max(len(r.log)-avail, 0):] {
 				b.WriteString("  " + l + "\n")

@@ -133,8 +133,13 @@ func TestApplyRowsProgressAndFailure(t *testing.T) {
 	if m.Screen() != "Apply" || m.apply.running() {
 		t.Fatalf("screen %s running %v", m.Screen(), m.apply.running())
 	}
+	// l fetches the member's own log.
+	mustContain(t, view(m), "l member log")
+	_, cmd := m.Update(keys("l")[0])
+	run(m, cmd)
+	mustContain(t, view(m), "Member log of member2", "member2 serving client requests")
 	// q quits again once the apply ended.
-	_, cmd := m.Update(keys("q")[0])
+	_, cmd = m.Update(keys("q")[0])
 	if cmd == nil {
 		t.Fatal("q did not quit after the failure")
 	}

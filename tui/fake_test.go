@@ -94,3 +94,8 @@ func (f *fakeApplier) finalChan() chan struct{} {
 	}
 	return f.final
 }
+
+// LogTail makes the fake a tui.LogTailer.
+func (f *fakeApplier) LogTail(ctx context.Context, p *plan.Plan, planDir, member string, n int) ([]string, error) {
+	return []string{`{"level":"info","msg":"` + member + ` serving client requests"}`}, nil
+}

@@ -5,6 +5,7 @@
 package applier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,10 @@ type Config struct {
 // Applier is a tui.Applier.
 type Applier struct{ cfg Config }
 
-var _ tui.Applier = (*Applier)(nil)
+var (
+	_ tui.Applier   = (*Applier)(nil)
+	_ tui.LogTailer = (*Applier)(nil)
+)
 
 // New returns the adapter.
 func New(cfg Config) *Applier {
@@ -283,6 +287,30 @@ func (a *Applier) Status(ctx context.Context, p *plan.Plan, planDir string) <-ch
 		}
 	}()
 	return ch
+}
+
+// LogTail implements tui.LogTailer: the member's log on its host, as
+// 'etcdctl-wizard logs' prints it.
+func (a *Applier) LogTail(ctx context.Context, p *plan.Plan, planDir, member string, n int) ([]string, error) {
+	hosts, err := executor.Open(ctx, p, a.options(planDir, &remote.KnownHosts{Path: a.cfg.KnownHosts}))
+	if err != nil {
+		return nil, err
+	}
+	defer hosts.Close()
+	for _, h := range hosts.Hosts {
+		if h.Plan.Member != member {
+			continue
+		}
+		if h.Transport == nil || h.Plan.Layout == nil {
+			return nil, fmt.Errorf("%s is not reachable", member)
+		}
+		var out bytes.Buffer
+		if err := follow.Tail(ctx, h.Transport, h.Plan.Layout, n, false, &out); err != nil {
+			return nil, err
+		}
+		return strings.Split(strings.TrimRight(out.String(), "\n"), "\n"), nil
+	}
+	return nil, fmt.Errorf("no member %s in the plan", member)
 }
 
 func convertStatus(st follow.ClusterStatus) tui.ClusterStatus {

@@ -234,6 +234,10 @@ func TestApplyAndStatusLocal(t *testing.T) {
 			}
 		}
 		if healthy == 3 && st.Leader != "" && st.Term > 0 {
+			lines, err := a.LogTail(ctx, p, dir, "member1", 5)
+			if err != nil || len(lines) == 0 || !strings.Contains(lines[len(lines)-1], `"level"`) {
+				t.Fatalf("log tail: %v %q", err, lines)
+			}
 			cancel()
 			return
 		}
