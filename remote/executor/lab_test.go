@@ -453,10 +453,47 @@ func TestLabAutoTLSAndStatus(t *testing.T) {
 		t.Fatalf("etcdctl endpoint health:\n%s", out)
 	}
 	checkStatus(t, e, p)
+
+	// The log, followed: lines arrive until the context ends.
+	hosts, err := Open(ctx, p, e.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	w := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- follow.Tail(fctx, hosts.Hosts[0].Transport, hosts.Hosts[0].Plan.Layout, 2, true, w) }()
+	waitFor(t, func() bool { return strings.Count(w.String(), "\n") >= 2 })
+	// A line written now shows up too.
+	e.lab.Host("infra0").MustExec(t, "echo following-works >> /var/log/etcd-node.log")
+	waitFor(t, func() bool { return strings.Contains(w.String(), "following-works") })
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("follow ended with %v", err)
+	}
+	hosts.Close()
+
 	if _, err := Reset(ctx, p, e.options()); err != nil {
 		t.Fatalf("reset: %v", err)
 	}
 	e.hostsUntouched(t)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestLabUpstreamEtcd(t *testing.T) {
@@ -526,5 +563,50 @@ func checkStatus(t *testing.T, e *labEnv, p *plan.Plan) {
 		if !m.Healthy || m.RaftTerm != st.Term {
 			t.Errorf("member %+v", m)
 		}
+	}
+}
+
+// TestLabSudo provisions as a non-root login through sudo, after a
+// preflight that stops at a host where the login cannot become root.
+func TestLabSudo(t *testing.T) {
+	e := newLabEnv(t, 3)
+	ctx := context.Background()
+	for _, h := range e.lab.Hosts {
+		if err := h.AddUser(ctx, "ops", "", lab.SudoNoPasswd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.lab.Host("infra2").AddUser(ctx, "plain", "", lab.NoSudo); err != nil {
+		t.Fatal(err)
+	}
+	p := labPlan(t, 3, plan.TLSNone)
+	for i := range p.Spec.Members {
+		p.Spec.Members[i].SSH.User = "ops"
+	}
+	p.Spec.Members[2].SSH.User = "plain"
+	_, err := Apply(ctx, p, e.options())
+	var pe *PreflightError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "infra2: ") || !strings.Contains(err.Error(), "plain") || strings.Contains(err.Error(), "infra0: ") {
+		t.Fatalf("apply with a login that cannot become root: %v", err)
+	}
+	t.Log(err)
+	e.hostsUntouched(t)
+
+	p.Spec.Members[2].SSH.User = "ops"
+	if _, err := Apply(ctx, p, e.options()); err != nil {
+		t.Fatalf("apply through sudo: %v", err)
+	}
+	for _, h := range e.lab.Hosts {
+		if out := h.MustExec(t, "stat -c '%U %a' /usr/local/bin/etcd-node /etc/etcd/etcd-node.env"); out != "root 755\nroot 600\n" {
+			t.Errorf("%s: owners and modes %q", h.Name, out)
+		}
+	}
+	checkStatus(t, e, p)
+	res, err := Apply(ctx, p, e.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, uploads, restarts := res.Changes(); changed+uploads+restarts != 0 {
+		t.Errorf("re-apply through sudo changed %d/%d/%d", changed, uploads, restarts)
 	}
 }
