@@ -100,7 +100,6 @@ type Model struct {
 	// key did nothing); flashErr marks it as an error.
 	flash    string
 	flashErr bool
-	quitting bool
 	// Err is the error the wizard ended with, if any.
 	Err error
 }
@@ -235,11 +234,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		sc := m.screen()
 		if key.Matches(msg, m.keys.ForceQuit) && !(m.cur == scrApply && m.apply.running()) {
-			m.quitting = true
 			return m, tea.Quit
 		}
 		if !sc.editing() && key.Matches(msg, m.keys.Quit) && !(m.cur == scrApply && m.apply.running()) {
-			m.quitting = true
 			return m, tea.Quit
 		}
 		m.flash = ""

@@ -2,6 +2,8 @@ package tui
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,7 +14,9 @@ import (
 	"etcdctl-wizard/plan"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
 )
 
 func TestStartSandboxIsTheDefault(t *testing.T) {
@@ -387,4 +391,61 @@ func TestDNSLiveCheck(t *testing.T) {
 	// A change to the answers drops the stale check.
 	press(m, "e", "<ctrl+u>", "example.org", "<enter>")
 	mustNotContain(t, view(m), "Live check")
+}
+
+// Colours follow NO_COLOR: the same terminal gets colour sequences without
+// it and none with it, while the markers (">", "(•)", "✗") stay.
+func TestNoColor(t *testing.T) {
+	t.Setenv("TERM", "xterm-256color")
+	t.Setenv("COLORTERM", "")
+	t.Setenv("CLICOLOR_FORCE", "")
+	render := func() string {
+		r := lipgloss.NewRenderer(io.Discard, termenv.WithTTY(true))
+		m := New(Options{Renderer: r, Sandbox: sandboxPlan})
+		m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+		return m.View()
+	}
+	t.Setenv("NO_COLOR", "")
+	if v := render(); !strings.Contains(v, "\x1b[") {
+		t.Fatalf("no colours on a colour terminal: %q", v)
+	}
+	t.Setenv("NO_COLOR", "1")
+	v := render()
+	if strings.Contains(v, "\x1b[") {
+		t.Fatalf("colours despite NO_COLOR: %q", v)
+	}
+	mustContain(t, v, "> Local sandbox")
+}
+
+// Every screen fits 80x24, the apply and done screens included.
+func TestSmallWindowAllScreens(t *testing.T) {
+	m := atReview(t, &fakeApplier{keys: []HostKey{{Member: "member0", Host: "h", KeyType: "ssh-ed25519", Fingerprint: "SHA256:x"}}})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	check := func(name string) {
+		t.Helper()
+		lines := strings.Split(m.View(), "\n")
+		if len(lines) > 24 {
+			t.Fatalf("%s: %d lines", name, len(lines))
+		}
+		for _, l := range lines {
+			if ansi.StringWidth(l) > 80 {
+				t.Fatalf("%s: %q is wider than 80", name, l)
+			}
+		}
+	}
+	check("review")
+	_, cmd := m.Update(keys("a")[0])
+	run(m, cmd)
+	check("host keys")
+	m.cur = scrApply
+	m.apply.init(m)
+	defer m.apply.cancel()
+	for i := 0; i < 60; i++ {
+		m.Update(applyEventMsg{Event{Host: fmt.Sprintf("member%d", i%3), Step: "start", State: StepRunning, Progress: 0.5,
+			Log: []string{strings.Repeat("a very long log line ", 10)}}, true})
+	}
+	m.Update(statusMsg{healthyStatus(), true})
+	check("apply")
+	m.goTo(scrDone)
+	check("done")
 }
