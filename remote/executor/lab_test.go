@@ -610,3 +610,36 @@ func TestLabSudo(t *testing.T) {
 		t.Errorf("re-apply through sudo changed %d/%d/%d", changed, uploads, restarts)
 	}
 }
+
+// TestLabOtherCluster: hosts that run another cluster's members stop the
+// preflight, and reset with the other plan leaves them alone.
+func TestLabOtherCluster(t *testing.T) {
+	e := newLabEnv(t, 3)
+	ctx := context.Background()
+	a := labPlan(t, 3, plan.TLSNone)
+	if _, err := Apply(ctx, a, e.options()); err != nil {
+		t.Fatal(err)
+	}
+	before := e.memberPIDs(t)
+	b := labPlan(t, 3, plan.TLSNone)
+	b.Metadata.Name = "etcd-cluster-2"
+	_, err := Apply(ctx, b, e.options())
+	var pe *PreflightError
+	if !errors.As(err, &pe) || len(pe.Problems) != 3 ||
+		!strings.Contains(err.Error(), "infra1: data dir /var/lib/etcd/infra1.etcd holds member data of another cluster (it belongs to member infra1 of cluster etcd-cluster-1") {
+		t.Fatalf("apply over another cluster: %v", err)
+	}
+	res, err := Reset(ctx, b, e.options())
+	if err != nil {
+		t.Fatalf("reset of the other plan: %v", err)
+	}
+	for _, r := range res {
+		if r.Stopped || len(r.Removed) != 0 || len(r.Kept) != 1 {
+			t.Errorf("reset of the other plan touched %s: %+v", r.Member, r)
+		}
+	}
+	if after := e.memberPIDs(t); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("members changed: %v -> %v", before, after)
+	}
+	checkStatus(t, e, a)
+}

@@ -27,8 +27,8 @@ type ResetResult struct {
 
 // Reset stops the plan's members and removes their data, binaries and
 // service files. It touches only the plan's hosts, and on them only the
-// paths the plan names; a data dir that holds another cluster's data (per
-// the marker) is left alone. Every host must be reachable: a partial reset
+// paths the plan names; a host whose data dir holds another cluster's data
+// (per the marker) is left alone. Every host must be reachable: a partial reset
 // would leave a cluster neither running nor gone.
 func Reset(ctx context.Context, p *plan.Plan, opts Options) ([]ResetResult, error) {
 	s, err := newSession(p, opts)
@@ -93,6 +93,14 @@ func (s *session) resetHost(ctx context.Context, h *host) (ResetResult, error) {
 	defer cancel()
 	name, lay := h.hp.Member, h.hp.Layout
 	r := ResetResult{Member: name}
+	if h.facts.DataState(h.hp.ClusterID, name) == facts.DataOther {
+		// The member there, its binary and its env file are another
+		// cluster's: this plan has nothing to remove on the host.
+		r.Kept = append(r.Kept, lay.DataDir+" (data of another cluster)")
+		s.ev.emit(Event{Host: name, Step: StepRemove, State: StateWarning,
+			Message: "left alone: " + lay.DataDir + " holds another cluster's member"})
+		return r, nil
+	}
 	s.ev.emit(Event{Host: name, Step: StepStop, State: StateRunning})
 	// Both service kinds: the host may have changed since the apply.
 	sup := *lay
@@ -113,15 +121,8 @@ func (s *session) resetHost(ctx context.Context, h *host) (ResetResult, error) {
 	r.Stopped = h.facts.Running
 	s.ev.emit(Event{Host: name, Step: StepStop, State: StateDone})
 
-	var rm, certDirs []string
-	switch h.facts.DataState(h.hp.ClusterID, name) {
-	case facts.DataOther:
-		r.Kept = append(r.Kept, lay.DataDir+" (data of another cluster)")
-		s.ev.emit(Event{Host: name, Step: StepRemove, State: StateWarning, Message: "kept " + lay.DataDir + ": it holds another cluster's data"})
-	default:
-		rm = append(rm, lay.DataDir)
-	}
-	rm = append(rm, lay.InstallPath, lay.EnvFile)
+	var certDirs []string
+	rm := []string{lay.DataDir, lay.InstallPath, lay.EnvFile}
 	for _, st := range h.hp.Steps {
 		if st.Kind == plan.StepCertificates {
 			for _, f := range st.Files {
