@@ -89,6 +89,7 @@ type Server struct {
 
 	writeMu        sync.Mutex
 	writeListeners []func(events []*mvccpb.Event) // see AddWriteListener
+	resetListeners []func(rev int64)              // see AddResetListener
 
 	readyc    chan struct{} // closed once published and ready for clients
 	stopc     chan struct{}
@@ -179,6 +180,7 @@ func (s *Server) openBackend() error {
 	}
 	kv.OnWrite = s.emitWrite
 	s.backend, s.kv = b, kv
+	s.emitReset(kv.Rev())
 	s.cluster.setStore(b)
 	return nil
 }

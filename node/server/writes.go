@@ -26,6 +26,25 @@ func (s *Server) emitWrite(events []*mvccpb.Event) {
 	}
 }
 
+// AddResetListener registers fn to learn that the key space was replaced by
+// a snapshot from the leader (rev is its revision): the events of the writes
+// it contains were never delivered. fn runs with the store locked and must
+// not call back into the server.
+func (s *Server) AddResetListener(fn func(rev int64)) {
+	s.writeMu.Lock()
+	s.resetListeners = append(s.resetListeners, fn)
+	s.writeMu.Unlock()
+}
+
+func (s *Server) emitReset(rev int64) {
+	s.writeMu.Lock()
+	ls := s.resetListeners
+	s.writeMu.Unlock()
+	for _, fn := range ls {
+		fn(rev)
+	}
+}
+
 // Rev is the current revision of the key space.
 func (s *Server) Rev() int64 {
 	s.kvMu.RLock()

@@ -47,6 +47,9 @@ func New(b Backend, opt Options) *Handler {
 	}
 	h := &Handler{s: &store{b: b}, hub: newHub(), opt: opt}
 	b.AddWriteListener(h.hub.onWrite)
+	if r, ok := b.(interface{ AddResetListener(func(rev int64)) }); ok {
+		r.AddResetListener(h.hub.reset)
+	}
 	// Every event after this revision reaches the history.
 	h.hub.mu.Lock()
 	h.hub.startRev = b.Rev() + 1
@@ -171,7 +174,9 @@ func (h *Handler) serveWait(ctx context.Context, w http.ResponseWriter, key stri
 	defer t.Stop()
 	select {
 	case ev := <-wt.ch:
-		json.NewEncoder(w).Encode(ev)
+		if ev != nil { // nil: the store was replaced; the client asks again
+			json.NewEncoder(w).Encode(ev)
+		}
 	case <-ctx.Done():
 	case <-t.C:
 		// An empty body: the client asks again.

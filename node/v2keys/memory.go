@@ -20,6 +20,7 @@ type MemoryBackend struct {
 	b         *backend.Backend
 	kv        *mvcc.Store
 	listeners []func([]*mvccpb.Event)
+	resets    []func(int64)
 	lmu       sync.Mutex
 }
 
@@ -72,4 +73,21 @@ func (m *MemoryBackend) AddWriteListener(fn func([]*mvccpb.Event)) {
 	m.lmu.Lock()
 	m.listeners = append(m.listeners, fn)
 	m.lmu.Unlock()
+}
+
+func (m *MemoryBackend) AddResetListener(fn func(rev int64)) {
+	m.lmu.Lock()
+	m.resets = append(m.resets, fn)
+	m.lmu.Unlock()
+}
+
+// Reset tells the listeners the store was replaced, as a snapshot install
+// does on a member.
+func (m *MemoryBackend) Reset() {
+	m.lmu.Lock()
+	rs := m.resets
+	m.lmu.Unlock()
+	for _, fn := range rs {
+		fn(m.kv.Rev())
+	}
 }

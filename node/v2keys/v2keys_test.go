@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"etcdctl-wizard/node/mvcc"
 )
 
 type testServer struct {
@@ -274,5 +278,34 @@ func TestNew(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Fatalf("bad size: %d", resp.StatusCode)
+	}
+}
+
+// TestWaitAcrossReset: a store replaced under a pending wait (a snapshot
+// from the leader) ends the wait empty; asked again with the same index the
+// wait is answered from the stored state.
+func TestWaitAcrossReset(t *testing.T) {
+	s := newTestServer(t, Options{})
+	c := s.put("/v2/keys/d/a", "1", "")
+	done := make(chan answer, 1)
+	since := c.ev.Node.ModifiedIndex + 1
+	go func() {
+		done <- s.do("GET", fmt.Sprintf("/v2/keys/d?wait=true&recursive=true&waitIndex=%d", since), nil)
+	}()
+	waitForWaiter(t, s)
+	// A write the hub never hears of, then the reset.
+	onWrite := s.b.kv.OnWrite
+	s.b.kv.OnWrite = nil
+	defer func() { s.b.kv.OnWrite = onWrite }()
+	if _, err := s.b.kv.Txn(mvcc.Index{}, &pb.TxnRequest{Success: []*pb.RequestOp{putOp("/d/b", encode(kindFile, actSet, "2"), false)}}); err != nil {
+		t.Fatal(err)
+	}
+	s.b.Reset()
+	if w := <-done; w.status != 200 || w.body != "" {
+		t.Fatalf("wait across reset: %+v", w)
+	}
+	w := s.do("GET", fmt.Sprintf("/v2/keys/d?wait=true&recursive=true&waitIndex=%d", since), nil)
+	if w.status != 200 || w.ev.Node.Key != "/d/b" {
+		t.Fatalf("asked again: %+v %s", w, w.body)
 	}
 }

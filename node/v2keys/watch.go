@@ -145,6 +145,19 @@ func (h *hub) register(key string, recursive bool, since, cur int64) (ev *Event,
 	return nil, w, false, nil
 }
 
+// reset forgets the history after the store was replaced (a snapshot from
+// the leader) at revision rev: pending waits end empty, so clients ask
+// again and are answered from the stored state.
+func (h *hub) reset(rev int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.history, h.dropped, h.startRev = nil, false, rev+1
+	for w := range h.waiters {
+		w.ch <- nil
+		delete(h.waiters, w)
+	}
+}
+
 func (h *hub) cancel(w *waiter) {
 	h.mu.Lock()
 	delete(h.waiters, w)
