@@ -144,9 +144,9 @@ func newBootScreen(m *Model) bootScreen {
 		{id: "name", label: "Cluster name", value: m.p.Metadata.Name, input: newInput(""),
 			note: "also the --initial-cluster-token, unless the plan sets one"},
 		{id: "mode", label: "Bootstrap", value: mode, options: []option{
-			{plan.ModeStatic, "static", "every member gets --initial-cluster listing all members"},
-			{plan.ModeDiscovery, "discovery", "members meet through an etcd discovery URL (a running cluster)"},
-			{plan.ModeDNSSRV, "DNS SRV", "members find each other through DNS SRV records you publish"},
+			{plan.ModeStatic, "static", "each member gets --initial-cluster listing all members"},
+			{plan.ModeDiscovery, "discovery", "members meet through an etcd discovery URL"},
+			{plan.ModeDNSSRV, "DNS SRV", "members find each other through DNS SRV records"},
 		}},
 		{id: "discURL", label: "Discovery URL", value: b.Discovery.URL, input: newInput(""),
 			note: "e.g. https://discovery.example.com/v2/keys/discovery/<token>"},

@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/bubbles/textarea"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // hostColumn is one editable column of the hosts table, bound to a member
@@ -358,7 +359,7 @@ func columnWidths(w int) []int {
 func (s *hostsScreen) view(m *Model) string {
 	var b strings.Builder
 	mem := m.p.Spec.Members
-	fmt.Fprintf(&b, "Hosts of %s: one member per host. Each field is checked when you leave it.\n\n", displayOr(m.p.Metadata.Name, "the cluster"))
+	fmt.Fprintf(&b, "Hosts of %s, one member each; fields are checked as you leave them.\n\n", displayOr(m.p.Metadata.Name, "the cluster"))
 	ws := columnWidths(m.width)
 	b.WriteString("  ")
 	for i, c := range hostColumns {
@@ -404,6 +405,9 @@ func (s *hostsScreen) view(m *Model) string {
 	}
 	if len(mem) == 0 {
 		b.WriteString(m.st.faint.Render("  no hosts yet: press a to add one, or p to paste several lines") + "\n")
+	} else if v := hostColumns[s.col].get(&mem[s.row]); !s.inEdit && ansi.StringWidth(v) > ws[s.col] {
+		// A narrow window cuts long cells: the selected one is shown whole.
+		b.WriteString(m.st.faint.Render(fmt.Sprintf("  %s: %s", hostColumns[s.col].title, v)) + "\n")
 	}
 	if s.pasting {
 		b.WriteString("\nPaste one host per line: name ip [hostname] [user] [port] [key file] [jump host]\n")

@@ -282,10 +282,21 @@ func (s *reviewScreen) view(m *Model) string {
 			if f.Severity == plan.SeverityError {
 				st, mark = m.st.errText, "✗ error  "
 			}
-			lines = append(lines, st.Render(fmt.Sprintf("%s %s", mark, f.Message)))
+			// Findings are wrapped, not cut: every word of them matters.
+			for i, l := range wrapIndent(fmt.Sprintf("%s %s", mark, f.Message), m.width, 10) {
+				if i > 0 {
+					l = "          " + l
+				}
+				lines = append(lines, st.Render(l))
+			}
 			if f.Hint != "" {
 				for _, h := range strings.Split(f.Hint, "\n") {
-					lines = append(lines, m.st.faint.Render("    hint: "+h))
+					for i, l := range wrapIndent("hint: "+h, m.width-4, 6) {
+						if i > 0 {
+							l = "      " + l
+						}
+						lines = append(lines, m.st.faint.Render("    "+l))
+					}
 				}
 			}
 		}
@@ -305,4 +316,16 @@ func (s *reviewScreen) view(m *Model) string {
 		b.WriteString("\n" + m.st.faint.Render(fmt.Sprintf("... %d more lines (↓/pgdn)", len(lines)-end)))
 	}
 	return b.String()
+}
+
+// wrapIndent wraps s to width; lines after the first are indent columns
+// narrower, for a hanging indent the caller adds.
+func wrapIndent(s string, width, indent int) []string {
+	width = max(width, 20)
+	first := strings.Split(ansi.Wrap(s, width, ""), "\n")
+	if len(first) == 1 {
+		return first
+	}
+	rest := strings.Join(first[1:], " ")
+	return append(first[:1], strings.Split(ansi.Wrap(rest, max(width-indent, 10), ""), "\n")...)
 }

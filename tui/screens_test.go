@@ -150,7 +150,7 @@ func TestHostsNeedAHostToGoOn(t *testing.T) {
 func TestBootstrapModes(t *testing.T) {
 	m := withPlan(t, threeHosts(), Options{})
 	press(m, "n")
-	mustContain(t, view(m), "(•) static", "every member gets --initial-cluster")
+	mustContain(t, view(m), "(•) static", "each member gets --initial-cluster")
 	mustNotContain(t, view(m), "Discovery URL")
 	press(m, "<down>", "<right>")
 	if m.Plan().Spec.Bootstrap.Mode != plan.ModeDiscovery {
@@ -282,6 +282,10 @@ func TestResizeTo80x24(t *testing.T) {
 	p.Spec.Members[0].Hostname = "a-very-long-hostname-that-does-not-fit.infra.example.com"
 	p.Spec.Members[0].SSH.KeyFile = "/home/operator/.ssh/id_ed25519_for_the_lab"
 	m := withPlan(t, p, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	press(m, "<right>", "<right>")
+	mustContain(t, view(m), "  hostname: a-very-long-hostname-that-does-not-fit.infra.example.com")
+	press(m, "<left>", "<left>")
 	for _, size := range []tea.WindowSizeMsg{{Width: 80, Height: 24}, {Width: 120, Height: 40}, {Width: 80, Height: 24}} {
 		m.Update(size)
 		for _, scr := range []string{"Hosts", "Bootstrap", "TLS", "Review"} {

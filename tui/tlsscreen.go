@@ -23,9 +23,9 @@ func newTLSScreen(m *Model) tlsScreen {
 	}
 	s := tlsScreen{form: form{fields: []*formField{
 		{id: "tlsMode", label: "TLS", value: mode, options: []option{
-			{plan.TLSNone, "none", "plain HTTP: anyone on the network can read and write the cluster"},
-			{plan.TLSSelfSigned, "self-signed", "a CA of yours signs every member: encrypts and authenticates"},
-			{plan.TLSAuto, "auto-TLS", "members make their own certificates: encrypts but does not authenticate"},
+			{plan.TLSNone, "none", "plain HTTP: anyone on the network can read and write"},
+			{plan.TLSSelfSigned, "self-signed", "your CA signs each member: encrypts and authenticates"},
+			{plan.TLSAuto, "auto-TLS", "own certificates: encrypts but does not authenticate"},
 		}},
 		{id: "tlsDir", label: "CA folder", value: t.Dir, input: newInput(""), status: true},
 	}}}
