@@ -264,12 +264,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // View implements tea.Model.
 func (m *Model) View() string {
 	w, h := m.width, m.height
+	// Planning shows its five steps; provisioning shows the review and
+	// its own three, so that the line fits 80 columns.
 	var crumbs []string
-	last := scrReview
+	first, last := scrStart, scrReview
 	if m.cur > scrReview {
-		last = scrDone
+		first, last = scrReview, scrDone
+		crumbs = append(crumbs, m.st.crumb.Render("…"))
 	}
-	for s := scrStart; s <= last; s++ {
+	for s := first; s <= last; s++ {
 		if s == m.cur {
 			crumbs = append(crumbs, m.st.crumbOn.Render("["+screenNames[s]+"]"))
 		} else {

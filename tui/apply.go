@@ -158,7 +158,10 @@ func (s *applyScreen) event(m *Model, msg applyEventMsg) tea.Cmd {
 		}
 	}
 	if ev.Host == "" && !ev.Final && ev.Step != "" {
-		s.overall = strings.TrimSpace(fmt.Sprintf("%s: %s %s", ev.Step, ev.State, strings.Join(ev.Log, "; ")))
+		s.overall = fmt.Sprintf("%s: %s", ev.Step, ev.State)
+		if len(ev.Log) > 0 {
+			s.overall = strings.Join(ev.Log, "; ")
+		}
 		if ev.Err != nil {
 			s.overall += ": " + ev.Err.Error()
 		}
