@@ -334,7 +334,17 @@ func (s *applyScreen) view(m *Model) string {
 	}
 	b.WriteString("\n" + s.clusterPanel(m))
 	if s.failed != nil {
-		fmt.Fprintf(&b, "\n%s\n", m.st.errText.Render(s.failed.Error()))
+		// Line by line (lipgloss pads a block to its widest line) and
+		// wrapped: the cause must be readable whole.
+		b.WriteString("\n")
+		for _, line := range strings.Split(s.failed.Error(), "\n") {
+			for i, l := range wrapIndent(line, m.width, 4) {
+				if i > 0 {
+					l = "    " + l
+				}
+				b.WriteString(m.st.errText.Render(l) + "\n")
+			}
+		}
 	}
 	if len(s.rows) > 0 {
 		r := s.rows[s.cursor]
@@ -347,7 +357,16 @@ func (s *applyScreen) view(m *Model) string {
 			}
 		case len(r.log) > 0:
 			fmt.Fprintf(&b, "\nLog of %s:\n", r.name)
-			for _, l := range r.log[max(len(r.log)-avail, 0):] {
+			var lines []string
+			for _, l := range r.log {
+				for i, w := range wrapIndent(l, m.width-2, 2) {
+					if i > 0 {
+						w = "  " + w
+					}
+					lines = append(lines, w)
+				}
+			}
+			for _, l := range lines[max(len(lines)-avail, 0):] {
 				b.WriteString("  " + l + "\n")
 			}
 		}

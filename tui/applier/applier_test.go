@@ -272,3 +272,35 @@ func TestWizardSandboxToDone(t *testing.T) {
 		t.Fatalf("the plan was not saved before the apply: %v", err)
 	}
 }
+
+// A busy port stops the run at the preflight, before any change: the
+// wizard names the host, the step and the cause, and says what to do.
+func TestWizardPreflightFailure(t *testing.T) {
+	p, a, dir := localPlan(t, "busy")
+	busy, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.Spec.Members[1].ClientPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := tui.New(tui.Options{Applier: a, Context: ctx, Sandbox: func() (*plan.Plan, string, error) {
+		return p, filepath.Join(dir, "plan.yaml"), nil
+	}})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+	var seen bytes.Buffer
+	teatest.WaitFor(t, io.TeeReader(tm.Output(), &seen), func([]byte) bool {
+		return strings.Contains(seen.String(), "Next: fix the cause above")
+	}, teatest.WithDuration(60*time.Second), teatest.WithCheckInterval(50*time.Millisecond))
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tui.Model)
+	v := fm.View()
+	for _, want := range []string{`apply failed on member1 at step "preflight"`, "preflight failed, no host was changed",
+		fmt.Sprint(p.Spec.Members[1].ClientPort)} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("the failure screen lacks %q:\n%s", want, v)
+		}
+	}
+}
