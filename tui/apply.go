@@ -11,14 +11,18 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 )
 
+// applyEventMsg and statusMsg carry the run they belong to: after "apply
+// again" the previous run's last messages must not touch the new one.
 type applyEventMsg struct {
-	ev Event
-	ok bool // false: the channel closed
+	ev  Event
+	ok  bool // false: the channel closed
+	run int
 }
 
 type statusMsg struct {
-	st ClusterStatus
-	ok bool
+	st  ClusterStatus
+	ok  bool
+	run int
 }
 
 type tickMsg time.Time
@@ -62,6 +66,8 @@ type applyScreen struct {
 	failedStep string
 	confirming bool
 	cancelled  bool
+	// run numbers the runs of this screen (apply again starts a new one).
+	run int
 	// overall is the latest event of the run as a whole (connect,
 	// preflight, cluster health).
 	overall string
@@ -75,17 +81,17 @@ func (m *Model) now() time.Time {
 	return time.Now()
 }
 
-func waitEvent(ch <-chan Event) tea.Cmd {
+func waitEvent(ch <-chan Event, run int) tea.Cmd {
 	return func() tea.Msg {
 		ev, ok := <-ch
-		return applyEventMsg{ev, ok}
+		return applyEventMsg{ev, ok, run}
 	}
 }
 
-func waitStatus(ch <-chan ClusterStatus) tea.Cmd {
+func waitStatus(ch <-chan ClusterStatus, run int) tea.Cmd {
 	return func() tea.Msg {
 		st, ok := <-ch
-		return statusMsg{st, ok}
+		return statusMsg{st, ok, run}
 	}
 }
 
@@ -97,7 +103,7 @@ func (s *applyScreen) init(m *Model) tea.Cmd {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	*s = applyScreen{started: m.now(),
+	*s = applyScreen{started: m.now(), run: s.run + 1,
 		bar: progress.New(progress.WithWidth(16), progress.WithoutPercentage(), progress.WithFillCharacters('#', '.'))}
 	for _, mem := range m.p.Spec.Members {
 		s.rows = append(s.rows, &hostRow{name: mem.Name, step: "waiting"})
@@ -106,7 +112,7 @@ func (s *applyScreen) init(m *Model) tea.Cmd {
 	s.cancel = cancel
 	s.events = m.opts.Applier.Apply(ctx, m.p, m.planDir(), m.hostkeys.acceptedKeys())
 	s.statuses = m.opts.Applier.Status(ctx, m.p, m.planDir())
-	return tea.Batch(waitEvent(s.events), waitStatus(s.statuses), tick())
+	return tea.Batch(waitEvent(s.events, s.run), waitStatus(s.statuses, s.run), tick())
 }
 
 func (s *applyScreen) running() bool { return s.events != nil && !s.finished }
@@ -123,6 +129,9 @@ func (s *applyScreen) row(name string) *hostRow {
 }
 
 func (s *applyScreen) event(m *Model, msg applyEventMsg) tea.Cmd {
+	if msg.run != s.run {
+		return nil
+	}
 	if !msg.ok {
 		if !s.finished {
 			s.finished = true
@@ -194,16 +203,16 @@ func (s *applyScreen) event(m *Model, msg applyEventMsg) tea.Cmd {
 		}
 		return nil
 	}
-	return waitEvent(s.events)
+	return waitEvent(s.events, s.run)
 }
 
 func (s *applyScreen) onStatus(m *Model, msg statusMsg) tea.Cmd {
-	if !msg.ok {
+	if !msg.ok || msg.run != s.run {
 		return nil
 	}
 	st := msg.st
 	s.status = &st
-	return waitStatus(s.statuses)
+	return waitStatus(s.statuses, s.run)
 }
 
 func (s *applyScreen) editing() bool { return s.confirming }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -111,11 +112,11 @@ func TestApplyRowsProgressAndFailure(t *testing.T) {
 		{Time: t0, Host: "member1", Step: "env file", State: StepDone, Progress: -1},
 	}
 	for _, ev := range evs {
-		m.Update(applyEventMsg{ev, true})
+		m.Update(applyEventMsg{ev, true, m.apply.run})
 	}
 	v := view(m)
 	mustContain(t, v, "member0    upload binary", "########........  50%", "3s", "member1    env file                 done")
-	m.Update(statusMsg{ClusterStatus{Leader: "", Members: []MemberStatus{{Name: "member1", Endpoint: "http://127.0.0.1:22479", Err: "connection refused"}}}, true})
+	m.Update(statusMsg{ClusterStatus{Leader: "", Members: []MemberStatus{{Name: "member1", Endpoint: "http://127.0.0.1:22479", Err: "connection refused"}}}, true, m.apply.run})
 	mustContain(t, view(m), "leader none", "unhealthy connection refused")
 	// Cancel asks first.
 	press(m, "<esc>")
@@ -125,8 +126,8 @@ func TestApplyRowsProgressAndFailure(t *testing.T) {
 	// A failure names the host and step, shows its log and what to do.
 	fail := errors.New("member2: etcd-node exited: listen tcp 127.0.0.1:22580: bind: address already in use")
 	m.Update(applyEventMsg{Event{Time: t0.Add(time.Second), Host: "member2", Step: "start", State: StepFailed, Err: fail,
-		Log: []string{`{"level":"fatal","msg":"listen failed"}`}}, true})
-	m.Update(applyEventMsg{Event{Time: t0.Add(2 * time.Second), Final: true, Err: fail}, true})
+		Log: []string{`{"level":"fatal","msg":"listen failed"}`}}, true, m.apply.run})
+	m.Update(applyEventMsg{Event{Time: t0.Add(2 * time.Second), Final: true, Err: fail}, true, m.apply.run})
 	v = view(m)
 	mustContain(t, v, `✗ apply failed on member2 at step "start"`, "address already in use", "Log of member2:",
 		`"msg":"listen failed"`, "press r to apply again")
@@ -139,6 +140,19 @@ func TestApplyRowsProgressAndFailure(t *testing.T) {
 	run(m, cmd)
 	mustContain(t, view(m), "Member log of member2", "member2 serving client requests")
 	// q quits again once the apply ended.
+	// Apply again: the first run's late messages do not touch the second.
+	run := m.apply.run
+	press(m, "r")
+	if m.apply.run != run+1 || !m.apply.running() {
+		t.Fatalf("apply again: run %d running %v", m.apply.run, m.apply.running())
+	}
+	m.Update(applyEventMsg{Event{}, false, run})
+	m.Update(statusMsg{healthyStatus(), true, run})
+	if !m.apply.running() || m.apply.status != nil {
+		t.Fatalf("a stale message changed the new run: running %v status %v", m.apply.running(), m.apply.status)
+	}
+	m.apply.cancel()
+	m.Update(applyEventMsg{Event{Final: true, Err: context.Canceled}, true, m.apply.run})
 	_, cmd = m.Update(keys("q")[0])
 	if cmd == nil {
 		t.Fatal("q did not quit after the failure")

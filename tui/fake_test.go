@@ -36,7 +36,10 @@ func (f *fakeApplier) Apply(ctx context.Context, p *plan.Plan, planDir string, a
 	f.applied++
 	f.mu.Unlock()
 	ch := make(chan Event)
-	final := f.finalChan()
+	final := make(chan struct{})
+	f.mu.Lock()
+	f.final = final
+	f.mu.Unlock()
 	go func() {
 		defer close(ch)
 		defer close(final)

@@ -446,9 +446,9 @@ func TestSmallWindowAllScreens(t *testing.T) {
 	defer m.apply.cancel()
 	for i := 0; i < 60; i++ {
 		m.Update(applyEventMsg{Event{Host: fmt.Sprintf("member%d", i%3), Step: "start", State: StepRunning, Progress: 0.5,
-			Log: []string{strings.Repeat("a very long log line ", 10)}}, true})
+			Log: []string{strings.Repeat("a very long log line ", 10)}}, true, m.apply.run})
 	}
-	m.Update(statusMsg{healthyStatus(), true})
+	m.Update(statusMsg{healthyStatus(), true, m.apply.run})
 	check("apply")
 	m.goTo(scrDone)
 	check("done")
