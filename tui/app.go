@@ -100,6 +100,8 @@ type Model struct {
 	// key did nothing); flashErr marks it as an error.
 	flash    string
 	flashErr bool
+	// hostKeysReq numbers the host-key scans.
+	hostKeysReq int
 	// Err is the error the wizard ended with, if any.
 	Err error
 }

@@ -85,6 +85,22 @@ func TestHostKeyChangedIsRefused(t *testing.T) {
 	}
 }
 
+// Leaving the host-key screen while it scans, then coming back: the first
+// scan's late answer is dropped.
+func TestHostKeysLateAnswer(t *testing.T) {
+	fa := &fakeApplier{keys: []HostKey{{Member: "old", Host: "h", Fingerprint: "SHA256:old"}}}
+	m := atReview(t, fa)
+	_, first := m.Update(keys("a")[0])
+	press(m, "<esc>")
+	fa.keys = []HostKey{{Member: "new", Host: "h", Fingerprint: "SHA256:new"}}
+	_, second := m.Update(keys("a")[0])
+	m.Update(first())
+	mustContain(t, view(m), "Connecting to the 3 hosts")
+	m.Update(second())
+	mustContain(t, view(m), "SHA256:new")
+	mustNotContain(t, view(m), "SHA256:old")
+}
+
 func TestHostKeysError(t *testing.T) {
 	fa := &fakeApplier{keysErr: errors.New("dial tcp 10.0.1.10:22: connection refused")}
 	m := atReview(t, fa)

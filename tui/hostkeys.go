@@ -12,6 +12,7 @@ import (
 type hostKeysMsg struct {
 	keys []HostKey
 	err  error
+	req  int // the request it answers: a late answer to an older one is dropped
 }
 
 // hostKeysScreen lists unknown SSH host keys for explicit acceptance; a
@@ -29,15 +30,16 @@ type hostKeysScreen struct {
 func newHostKeysScreen(*Model) hostKeysScreen { return hostKeysScreen{loading: true} }
 
 func (s *hostKeysScreen) init(m *Model) tea.Cmd {
-	a, p, ctx := m.opts.Applier, m.p, m.ctx
+	m.hostKeysReq++
+	a, p, ctx, req := m.opts.Applier, m.p, m.ctx, m.hostKeysReq
 	return func() tea.Msg {
 		keys, err := a.HostKeys(ctx, p)
-		return hostKeysMsg{keys, err}
+		return hostKeysMsg{keys, err, req}
 	}
 }
 
 func (s *hostKeysScreen) loaded(m *Model, msg hostKeysMsg) tea.Cmd {
-	if m.cur != scrHostKeys {
+	if m.cur != scrHostKeys || msg.req != m.hostKeysReq {
 		return nil
 	}
 	s.loading, s.err, s.keys = false, msg.err, msg.keys
