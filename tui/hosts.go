@@ -318,10 +318,10 @@ func (s *hostsScreen) addLines(m *Model, text string) {
 		s.row, s.col = len(m.p.Spec.Members)-1, 0
 	}
 	if len(problems) > 0 {
-		m.setFlash(true, "added %d hosts; skipped %s", added, strings.Join(problems, "; "))
+		m.setFlash(true, "added %s; skipped %s", plural(added, "host"), strings.Join(problems, "; "))
 		return
 	}
-	m.setFlash(false, "added %d hosts", added)
+	m.setFlash(false, "added %s", plural(added, "host"))
 }
 
 func displayOr(s, def string) string {

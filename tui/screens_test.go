@@ -131,7 +131,7 @@ func TestHostsPasteRemoveDuplicates(t *testing.T) {
 	if len(m.Plan().Spec.Members) != 3 || m.Plan().Spec.Members[2].Name != "infra2" {
 		t.Fatalf("paste box: %+v", m.Plan().Spec.Members)
 	}
-	mustContain(t, view(m), "added 1 hosts; skipped")
+	mustContain(t, view(m), "added 1 host; skipped")
 }
 
 func TestHostsNeedAHostToGoOn(t *testing.T) {

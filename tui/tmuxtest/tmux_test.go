@@ -215,14 +215,22 @@ func TestTerminalTypeAPlan(t *testing.T) {
 	s.waitFor(10*time.Second, "> Local sandbox", "New cluster")
 	s.keys("Down", "Enter")
 	s.waitFor(5*time.Second, "[Hosts]", "no hosts yet")
+	// A bracketed paste of two lines (tmux paste-buffer -p), as from a
+	// terminal's clipboard.
+	for _, args := range [][]string{{"set-buffer", "-b", s.name, "infra0 10.0.1.10\ninfra1 10.0.1.11\n"}, {"paste-buffer", "-p", "-d", "-b", s.name, "-t", s.name}} {
+		if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+			t.Fatalf("tmux %v: %v %s", args, err, out)
+		}
+	}
+	s.waitFor(5*time.Second, "added 2 hosts", "infra1")
+	// The paste box, for terminals without bracketed paste; ctrl+s ends it.
 	s.keys("p")
 	s.waitFor(5*time.Second, "Paste one host per line")
-	s.keys("infra0 10.0.1.10", "Enter", "infra1 10.0.1.11", "Enter", "infra2 10.0.1.300")
-	// ctrl+s ends the paste box.
+	s.keys("infra2 10.0.1.300")
 	if out, err := exec.Command("tmux", "send-keys", "-t", s.name, "C-s").CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
-	s.waitFor(5*time.Second, "added 3 hosts", `ip "10.0.1.300" is not a unicast IP address`)
+	s.waitFor(5*time.Second, "added 1 host", `ip "10.0.1.300" is not a unicast IP address`)
 	s.keys("Right", "e", "C-u", "10.0.1.12", "Enter")
 	s.waitGone(5*time.Second, "unicast")
 	s.waitFor(5*time.Second, "10.0.1.12")
