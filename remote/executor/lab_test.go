@@ -422,10 +422,16 @@ func TestLabCutUploadResumesAndMemberFailureShowsLog(t *testing.T) {
 			t.Errorf("infra1 was not started by the second apply: %+v", h)
 		}
 	}
+	// The first, cut, apply left a temporary copy on infra1: reset
+	// removes it with the rest.
+	e.lab.Host("infra1").MustExec(t, "echo partial > /usr/local/bin/.etcd-node.etcdctl-wizard-upload")
 	if _, err := Reset(ctx, p, e.options()); err != nil {
 		t.Fatalf("reset: %v", err)
 	}
 	e.hostsUntouched(t)
+	if out := e.lab.Host("infra1").MustExec(t, "ls -A /usr/local/bin"); strings.Contains(out, "etcd") {
+		t.Errorf("left after reset: %s", out)
+	}
 
 	// A member that cannot start: its log tail is in the error.
 	bad := labPlan(t, 3, plan.TLSNone)

@@ -144,6 +144,10 @@ func (s *session) resetHost(ctx context.Context, h *host) (ResetResult, error) {
 			return r, fmt.Errorf("refusing to remove %q: not a path the wizard would create", p)
 		}
 	}
+	// Uploads cut short leave their temporary copies next to the files.
+	for _, p := range append([]string(nil), rm...) {
+		rm = append(rm, path.Join(path.Dir(p), "."+path.Base(p)+".etcdctl-wizard-upload"))
+	}
 	var cmd strings.Builder
 	cmd.WriteString("set -e\n")
 	for _, p := range rm {
