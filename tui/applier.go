@@ -69,6 +69,17 @@ type Event struct {
 	Err error
 	// Final marks the last event of the run.
 	Final bool
+	// Ask, when set, is a question for the operator (a sudo password); the
+	// run waits for the answer.
+	Ask *Question
+}
+
+// Question asks the operator for a secret during an apply. Exactly one
+// answer goes to Reply (buffered by the sender): the secret, or nil when the
+// operator declines.
+type Question struct {
+	Prompt string
+	Reply  chan<- []byte
 }
 
 // ClusterStatus is one observation of the running cluster.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/progress"
+	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -72,6 +73,9 @@ type applyScreen struct {
 	// preflight, cluster health).
 	overall string
 	bar     progress.Model
+	// questions wait for the operator's answer, first one shown.
+	questions []*Question
+	secret    textinput.Model
 }
 
 func (m *Model) now() time.Time {
@@ -103,7 +107,7 @@ func (s *applyScreen) init(m *Model) tea.Cmd {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	*s = applyScreen{started: m.now(), run: s.run + 1,
+	*s = applyScreen{started: m.now(), run: s.run + 1, secret: newSecretInput(),
 		bar: progress.New(progress.WithWidth(16), progress.WithoutPercentage(), progress.WithFillCharacters('#', '.'))}
 	for _, mem := range m.p.Spec.Members {
 		s.rows = append(s.rows, &hostRow{name: mem.Name, step: "waiting"})
@@ -113,6 +117,27 @@ func (s *applyScreen) init(m *Model) tea.Cmd {
 	s.events = m.opts.Applier.Apply(ctx, m.p, m.planDir(), m.hostkeys.acceptedKeys())
 	s.statuses = m.opts.Applier.Status(ctx, m.p, m.planDir())
 	return tea.Batch(waitEvent(s.events, s.run), waitStatus(s.statuses, s.run), tick())
+}
+
+func newSecretInput() textinput.Model {
+	ti := newInput("")
+	ti.EchoMode = textinput.EchoPassword
+	ti.EchoCharacter = '*'
+	return ti
+}
+
+// answer sends the first question its answer (nil declines).
+func (s *applyScreen) answer(secret []byte) {
+	if len(s.questions) == 0 {
+		return
+	}
+	q := s.questions[0]
+	s.questions = s.questions[1:]
+	q.Reply <- secret
+	s.secret.SetValue("")
+	if len(s.questions) == 0 {
+		s.secret.Blur()
+	}
 }
 
 func (s *applyScreen) running() bool { return s.events != nil && !s.finished }
@@ -144,6 +169,11 @@ func (s *applyScreen) event(m *Model, msg applyEventMsg) tea.Cmd {
 	ev := msg.ev
 	if ev.Time.IsZero() {
 		ev.Time = m.now()
+	}
+	if ev.Ask != nil {
+		s.questions = append(s.questions, ev.Ask)
+		s.secret.Focus()
+		return waitEvent(s.events, s.run)
 	}
 	if ev.Host != "" {
 		r := s.row(ev.Host)
@@ -215,10 +245,12 @@ func (s *applyScreen) onStatus(m *Model, msg statusMsg) tea.Cmd {
 	return waitStatus(s.statuses, s.run)
 }
 
-func (s *applyScreen) editing() bool { return s.confirming }
+func (s *applyScreen) editing() bool { return s.confirming || len(s.questions) > 0 }
 
 func (s *applyScreen) help(m *Model) []key.Binding {
 	switch {
+	case len(s.questions) > 0:
+		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "answer")), key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "decline"))}
 	case s.confirming:
 		return []key.Binding{m.keys.Yes, m.keys.No}
 	case s.running():
@@ -259,6 +291,17 @@ func (s *applyScreen) onLog(m *Model, msg logTailMsg) {
 }
 
 func (s *applyScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
+	if len(s.questions) > 0 {
+		switch msg.Type {
+		case tea.KeyEnter:
+			s.answer([]byte(s.secret.Value()))
+		case tea.KeyEsc, tea.KeyCtrlC:
+			s.answer(nil)
+		default:
+			s.secret, _ = s.secret.Update(msg)
+		}
+		return nil
+	}
 	if s.confirming {
 		switch {
 		case key.Matches(msg, m.keys.Yes):
@@ -305,6 +348,8 @@ func (s *applyScreen) elapsed(m *Model, r *hostRow) string {
 func (s *applyScreen) view(m *Model) string {
 	var b strings.Builder
 	switch {
+	case len(s.questions) > 0:
+		fmt.Fprintf(&b, "%s: [%s]\n", s.questions[0].Prompt, s.secret.View())
 	case s.confirming:
 		b.WriteString(m.st.warnText.Render("Cancel the apply? Hosts stop after their current step; apply again to resume. (y/n)") + "\n")
 	case s.cancelled && s.finished:
@@ -410,7 +455,9 @@ func (s *applyScreen) clusterPanel(m *Model) string {
 		fmt.Fprintf(&b, "  %s %-10s %-26s %s\n", lead, cell(ms.Name, 10), cell(ms.Endpoint, 26), health)
 	}
 	if st.Err != nil {
-		b.WriteString(m.st.faint.Render("  "+st.Err.Error()) + "\n")
+		for _, l := range strings.Split(st.Err.Error(), "\n") {
+			b.WriteString(m.st.faint.Render("  "+l) + "\n")
+		}
 	}
 	return b.String()
 }

@@ -194,3 +194,30 @@ func TestDoneEnvironment(t *testing.T) {
 		mustContain(t, view(m), append(c.wants, "is running with 3 members", "The plan is saved in plan.yaml")...)
 	}
 }
+
+// A sudo password asked during the apply: typed hidden, sent once; esc
+// declines the next one.
+func TestApplyAsksSudoPassword(t *testing.T) {
+	m := atReview(t, &fakeApplier{})
+	m.cur = scrApply
+	m.apply.init(m)
+	defer m.apply.cancel()
+	first, second := make(chan []byte, 1), make(chan []byte, 1)
+	m.Update(applyEventMsg{Event{Host: "member0", Ask: &Question{Prompt: "sudo password for ops@10.0.1.10:22", Reply: first}}, true, m.apply.run})
+	m.Update(applyEventMsg{Event{Host: "member1", Ask: &Question{Prompt: "sudo password for ops@10.0.1.11:22", Reply: second}}, true, m.apply.run})
+	mustContain(t, view(m), "sudo password for ops@10.0.1.10:22: [", "enter answer", "esc decline")
+	press(m, "q", "s3cret") // q is part of the password, not quit
+	mustNotContain(t, view(m), "s3cret")
+	mustContain(t, view(m), "*******")
+	press(m, "<enter>")
+	if got := string(<-first); got != "qs3cret" {
+		t.Fatalf("answer %q", got)
+	}
+	mustContain(t, view(m), "sudo password for ops@10.0.1.11:22")
+	press(m, "<esc>")
+	if got := <-second; got != nil {
+		t.Fatalf("declined answer %q", got)
+	}
+	mustNotContain(t, view(m), "sudo password")
+	mustContain(t, view(m), "cancel apply")
+}

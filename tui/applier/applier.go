@@ -39,7 +39,15 @@ type Config struct {
 }
 
 // Applier is a tui.Applier.
-type Applier struct{ cfg Config }
+type Applier struct {
+	cfg Config
+
+	mu sync.Mutex
+	// secrets are the sudo passwords the operator gave, by target, kept in
+	// memory for the wizard's life so that status, logs and a second apply
+	// do not ask again.
+	secrets map[string][]byte
+}
 
 var (
 	_ tui.Applier   = (*Applier)(nil)
@@ -54,14 +62,42 @@ func New(cfg Config) *Applier {
 	if cfg.StatusInterval == 0 {
 		cfg.StatusInterval = time.Second
 	}
-	return &Applier{cfg: cfg}
+	return &Applier{cfg: cfg, secrets: map[string][]byte{}}
 }
+
+// remembered answers from the secrets given before; ask, when not nil, puts
+// the question to the operator otherwise.
+func (a *Applier) remembered(ask askFunc) func(member, target string) ([]byte, error) {
+	return func(member, target string) ([]byte, error) {
+		a.mu.Lock()
+		secret, ok := a.secrets[target]
+		a.mu.Unlock()
+		if ok {
+			return secret, nil
+		}
+		if ask == nil {
+			return nil, fmt.Errorf("no sudo password for %s yet", target)
+		}
+		secret, err := ask(member, "sudo password for "+target)
+		if err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		a.secrets[target] = secret
+		a.mu.Unlock()
+		return secret, nil
+	}
+}
+
+// askFunc puts a question to the operator; nil asks nothing (only the
+// passwords given before are used).
+type askFunc func(member, prompt string) ([]byte, error)
 
 // connect opens a host's transport the way 'apply' does, except that
 // nothing is asked on the terminal (the wizard owns it): unknown host keys
-// are trusted only when accepted on the host-key screen, and sudo must work
-// without a password.
-func (a *Applier) connect(kh *remote.KnownHosts) executor.ConnectFunc {
+// are trusted only when accepted on the host-key screen, and a sudo password
+// is asked through ask (without ask, sudo must work without a password).
+func (a *Applier) connect(kh *remote.KnownHosts, ask askFunc) executor.ConnectFunc {
 	return func(ctx context.Context, h plan.HostPlan) (remote.Transport, error) {
 		if h.Target.Transport == plan.TransportLocal {
 			return remote.NewLocal(remote.LocalOptions{Name: h.Member, Sudo: true}), nil
@@ -71,12 +107,14 @@ func (a *Applier) connect(kh *remote.KnownHosts) executor.ConnectFunc {
 		if h.Target.KeyFile != "" {
 			so.KeyFiles = []string{h.Target.KeyFile}
 		}
+		member, answer := h.Member, a.remembered(ask)
+		so.SudoPassword = func(target string) ([]byte, error) { return answer(member, target) }
 		return remote.DialSSH(ctx, so)
 	}
 }
 
 func (a *Applier) options(planDir string, kh *remote.KnownHosts) executor.Options {
-	return executor.Options{Connect: a.connect(kh), NodeBinary: a.cfg.NodeBinary, BaseDir: planDir, StateDir: a.cfg.StateDir,
+	return executor.Options{Connect: a.connect(kh, nil), NodeBinary: a.cfg.NodeBinary, BaseDir: planDir, StateDir: a.cfg.StateDir,
 		StepTimeout: a.cfg.StepTimeout, HealthTimeout: a.cfg.HealthTimeout}
 }
 
@@ -104,7 +142,7 @@ func (a *Applier) HostKeys(ctx context.Context, p *plan.Plan) ([]tui.HostKey, er
 				seen = &k
 				return false, nil
 			}}
-			t, err := a.connect(kh)(ctx, h)
+			t, err := a.connect(kh, nil)(ctx, h)
 			mu.Lock()
 			defer mu.Unlock()
 			var changed *remote.HostKeyChangedError
@@ -148,6 +186,23 @@ func (a *Applier) Apply(ctx context.Context, p *plan.Plan, planDir string, accep
 	kh := &remote.KnownHosts{Path: a.cfg.KnownHosts, Confirm: remote.AcceptFingerprints(pins, nil)}
 	opts := a.options(planDir, kh)
 	ch := make(chan tui.Event, 64)
+	opts.Connect = a.connect(kh, func(member, prompt string) ([]byte, error) {
+		reply := make(chan []byte, 1)
+		select {
+		case ch <- tui.Event{Time: time.Now(), Host: member, Ask: &tui.Question{Prompt: prompt, Reply: reply}}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		select {
+		case secret := <-reply:
+			if secret == nil {
+				return nil, errors.New("no sudo password given")
+			}
+			return secret, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
 	opts.Events = func(ev executor.Event) {
 		out, droppable := convert(ev)
 		if droppable {

@@ -68,3 +68,66 @@ func TestTerminalLabApplyWithHostKeys(t *testing.T) {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
 }
+
+// A login user whose sudo wants a password: the wizard asks for it, once
+// per host, hidden, and the apply goes on with it.
+func TestTerminalLabSudoPassword(t *testing.T) {
+	bin := binaries(t)
+	l := lab.Start(t, 3)
+	for _, h := range l.Hosts {
+		h.MustExec(t, ": > /root/.bashrc")
+		if err := h.AddUser(t.Context(), "ops", "s3cret-pw", lab.SudoPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	p := &plan.Plan{APIVersion: plan.APIVersion, Kind: plan.KindCluster, Metadata: plan.Metadata{Name: "etcd-cluster-1"}}
+	for _, h := range l.Hosts {
+		p.Spec.Members = append(p.Spec.Members, plan.Member{Name: h.Name, IP: h.IP, SSH: plan.SSH{Port: h.Port, User: "ops", KeyFile: l.ClientKey}})
+	}
+	if err := plan.Save(filepath.Join(dir, "lab.yaml"), p); err != nil {
+		t.Fatal(err)
+	}
+	known := filepath.Join(dir, "known_hosts")
+	data, err := os.ReadFile(l.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(known, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSession(t, dir, "env", "SSH_AUTH_SOCK=", "ip", "netns", "exec", l.Name, filepath.Join(bin, "etcdctl-wizard"),
+		"-f", "lab.yaml", "--state-dir", filepath.Join(dir, "state"), "--known-hosts", known, "--ssh-config", "none",
+		"--node-binary", filepath.Join(bin, "etcd-node"))
+	s.waitFor(10*time.Second, "[Hosts]")
+	s.keys("n", "n", "n")
+	s.waitFor(5*time.Second, "[Review]", "a apply")
+	s.keys("a")
+	asked := map[string]bool{}
+	for len(asked) < len(l.Hosts) {
+		screen := s.waitUntil(60*time.Second, "a sudo password question", func(screen string) bool {
+			for _, h := range l.Hosts {
+				if !asked[h.IP] && strings.Contains(screen, "(ops@"+h.IP+":22): [") {
+					return true
+				}
+			}
+			return false
+		})
+		for _, h := range l.Hosts {
+			if !asked[h.IP] && strings.Contains(screen, "(ops@"+h.IP+":22): [") {
+				asked[h.IP] = true
+				s.keys("s3cret-pw")
+				s.waitFor(5*time.Second, "*********")
+				if strings.Contains(s.capture(), "s3cret-pw") {
+					t.Fatal("the password is shown")
+				}
+				s.keys("Enter")
+				break
+			}
+		}
+	}
+	s.waitFor(3*time.Minute, "[Done]", "etcd-cluster-1 is running with 3 members")
+	s.waitUntil(30*time.Second, "3 healthy members and a leader", healthy3)
+	s.keys("q")
+	s.waitFor(10*time.Second, "WIZARD EXITED 0")
+}
