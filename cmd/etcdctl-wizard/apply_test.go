@@ -180,6 +180,10 @@ func TestLabCLI(t *testing.T) {
 	if err != nil || strings.Count(strings.TrimSpace(out), "\n") != 4 || !strings.Contains(out, `"level"`) {
 		t.Fatalf("logs: %v\n%s", err, out)
 	}
+	out, err = wiz(append([]string{"logs", "-n", "2"}, common...)...)
+	if err != nil || strings.Count(out, "infra0 | ") != 2 || strings.Count(out, "infra1 | ") != 2 || strings.Count(out, "infra2 | ") != 2 {
+		t.Fatalf("logs of all members: %v\n%s", err, out)
+	}
 	out, err = wiz(append([]string{"reset", "--yes"}, common...)...)
 	if err != nil || !strings.Contains(out, "3 hosts reset") {
 		t.Fatalf("reset: %v\n%s", err, out)

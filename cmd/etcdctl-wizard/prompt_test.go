@@ -134,4 +134,53 @@ loop:
 			t.Errorf("%s was changed: %s", h.Name, out)
 		}
 	}
+
+	// reset wants the cluster name typed; another answer changes nothing.
+	master2, slave2 := openPTY(t)
+	cmd = l.Command(ctx, wizard, "reset", "-f", planFile, "--state-dir", filepath.Join(dir, "state"), "--known-hosts", known, "--ssh-config", "none")
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	cmd.Stdin, cmd.Stderr, cmd.Stdout = slave2, slave2, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave2.Close()
+	var screen2 strings.Builder
+	read2 := make(chan struct{})
+	go func() {
+		defer close(read2)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master2.Read(buf)
+			mu.Lock()
+			screen2.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitForScreen := func(want string) bool {
+		for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			ok := strings.Contains(screen2.String(), want)
+			mu.Unlock()
+			if ok {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitForScreen("Type the cluster name to confirm: ") {
+		cmd.Process.Kill()
+		t.Fatalf("no question from reset:\n%s", screen2.String())
+	}
+	master2.Write([]byte("etcd-cluster-2\n"))
+	err = cmd.Wait()
+	<-read2
+	mu.Lock()
+	out = screen2.String()
+	mu.Unlock()
+	if err == nil || !strings.Contains(out, "reset cancelled: nothing was changed") {
+		t.Errorf("reset with the wrong name: %v\n%s", err, out)
+	}
 }
