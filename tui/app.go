@@ -246,6 +246,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case logTailMsg:
 		m.apply.onLog(m, msg)
 		return m, nil
+	case tokenMsg:
+		m.boot.tokenCreated(m, msg)
+		return m, nil
 	case dnsCheckMsg:
 		m.boot.dns = &msg
 		return m, nil

@@ -32,6 +32,13 @@ type LogTailer interface {
 	LogTail(ctx context.Context, p *plan.Plan, planDir, member string, n int) ([]string, error)
 }
 
+// DiscoveryCreator is an optional capability of an Applier: a new etcd
+// discovery token for size members, from a discovery service (an existing
+// etcd-node cluster, or discovery.etcd.io), as its discovery URL.
+type DiscoveryCreator interface {
+	NewDiscoveryURL(ctx context.Context, service string, size int) (string, error)
+}
+
 // HostKey is one SSH host key that needs the operator's decision.
 type HostKey struct {
 	Member      string

@@ -60,6 +60,47 @@ type Resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
+// tokenMsg is a discovery token created on request.
+type tokenMsg struct {
+	url string
+	err error
+}
+
+// canCreateToken: discovery mode, a service to ask, and an applier that can.
+func (s *bootScreen) canCreateToken(m *Model) bool {
+	_, ok := m.opts.Applier.(DiscoveryCreator)
+	return ok && m.p.Spec.Bootstrap.Mode == plan.ModeDiscovery && s.form.field("discService").value != ""
+}
+
+// createToken asks the discovery service for a token sized for the plan
+// (the expected size, or the number of hosts).
+func (s *bootScreen) createToken(m *Model) tea.Cmd {
+	dc := m.opts.Applier.(DiscoveryCreator)
+	size := m.p.Spec.Bootstrap.Discovery.Size
+	if size == 0 {
+		size = len(m.p.Spec.Members)
+	}
+	service, ctx := s.form.field("discService").value, m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		u, err := dc.NewDiscoveryURL(ctx, service, size)
+		return tokenMsg{u, err}
+	}
+}
+
+func (s *bootScreen) tokenCreated(m *Model, msg tokenMsg) {
+	if msg.err != nil {
+		m.setFlash(true, "discovery token: %v", msg.err)
+		return
+	}
+	f := s.form.field("discURL")
+	f.value = msg.url
+	s.apply(m, f)
+	checkFields(m.p, &s.form, "discURL")
+	m.setFlash(false, "created the discovery token %s", msg.url)
+}
+
 // dnsCheckMsg is the result of looking up the plan's records.
 type dnsCheckMsg struct {
 	lines []string
@@ -150,6 +191,8 @@ func newBootScreen(m *Model) bootScreen {
 		}},
 		{id: "discURL", label: "Discovery URL", value: b.Discovery.URL, input: newInput(""),
 			note: "e.g. https://discovery.example.com/v2/keys/discovery/<token>"},
+		{id: "discService", label: "Or new token at", input: newInput(""),
+			note: "a running cluster's client URL (or https://discovery.etcd.io): t creates a token"},
 		{id: "discSize", label: "Expected size", value: size, input: newInput(""),
 			note: "empty: the number of hosts"},
 		{id: "srvDomain", label: "DNS domain", value: b.DNSSRV.Domain, input: newInput(""),
@@ -171,6 +214,9 @@ func (s *bootScreen) help(m *Model) []key.Binding {
 	if s.canCheck(m) {
 		keys = append(keys, m.keys.Check)
 	}
+	if s.canCreateToken(m) {
+		keys = append(keys, key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "create token")))
+	}
 	return append(keys, m.keys.Next, m.keys.Back, m.keys.Quit, m.keys.Up, m.keys.Down)
 }
 
@@ -182,8 +228,11 @@ func (s *bootScreen) canCheck(m *Model) bool {
 // sync shows the fields of the chosen mode.
 func (s *bootScreen) sync(m *Model) {
 	mode := s.form.field("mode").value
-	for _, id := range []string{"discURL", "discSize"} {
+	for _, id := range []string{"discURL", "discService", "discSize"} {
 		s.form.field(id).hidden = mode != plan.ModeDiscovery
+	}
+	if _, ok := m.opts.Applier.(DiscoveryCreator); !ok {
+		s.form.field("discService").hidden = true
 	}
 	for _, id := range []string{"srvDomain", "srvService"} {
 		s.form.field(id).hidden = mode != plan.ModeDNSSRV
@@ -199,7 +248,7 @@ func (s *bootScreen) apply(m *Model, changed *formField) {
 	m.p.Metadata.Name = f.field("name").value
 	mode := f.field("mode").value
 	if changed != nil && changed.id == "mode" && mode != b.Mode {
-		for _, id := range []string{"discURL", "discSize", "srvDomain", "srvService"} {
+		for _, id := range []string{"discURL", "discService", "discSize", "srvDomain", "srvService"} {
 			f.field(id).value, f.field(id).err = "", ""
 		}
 	}
@@ -243,6 +292,9 @@ func (s *bootScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 		return nil
 	}
 	switch {
+	case msg.String() == "t" && s.canCreateToken(m):
+		m.setFlash(false, "asking %s for a token...", s.form.field("discService").value)
+		return s.createToken(m)
 	case key.Matches(msg, m.keys.Check) && s.canCheck(m):
 		s.dns = &dnsCheckMsg{lines: []string{"looking up the records..."}}
 		return checkDNS(m)

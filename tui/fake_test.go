@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"etcdctl-wizard/plan"
@@ -101,4 +102,9 @@ func (f *fakeApplier) finalChan() chan struct{} {
 // LogTail makes the fake a tui.LogTailer.
 func (f *fakeApplier) LogTail(ctx context.Context, p *plan.Plan, planDir, member string, n int) ([]string, error) {
 	return []string{`{"level":"info","msg":"` + member + ` serving client requests"}`}, nil
+}
+
+// NewDiscoveryURL makes the fake a tui.DiscoveryCreator.
+func (f *fakeApplier) NewDiscoveryURL(ctx context.Context, service string, size int) (string, error) {
+	return fmt.Sprintf("%s/v2/keys/_etcd/registry/tok%d", service, size), nil
 }

@@ -453,3 +453,20 @@ func TestSmallWindowAllScreens(t *testing.T) {
 	m.goTo(scrDone)
 	check("done")
 }
+
+// A discovery token from a running cluster, sized for the hosts.
+func TestDiscoveryToken(t *testing.T) {
+	m := withPlan(t, threeHosts(), Options{Applier: &fakeApplier{}})
+	press(m, "n", "<down>", "<right>", "<down>", "<down>", "e", "http://10.0.0.5:2379", "<enter>")
+	mustContain(t, view(m), "t create token")
+	_, cmd := m.Update(keys("t")[0])
+	m.Update(cmd())
+	if got := m.Plan().Spec.Bootstrap.Discovery.URL; got != "http://10.0.0.5:2379/v2/keys/_etcd/registry/tok3" {
+		t.Fatalf("discovery url %q", got)
+	}
+	mustContain(t, view(m), "created the discovery token", "Discovery URL    http://10.0.0.5:2379/v2/keys/_etcd/registry/tok3")
+	// Without a capable applier the field is not offered.
+	m = withPlan(t, threeHosts(), Options{})
+	press(m, "n", "<down>", "<right>")
+	mustNotContain(t, view(m), "new token")
+}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,6 +240,21 @@ func TestApplyAndStatusLocal(t *testing.T) {
 			if err != nil || len(lines) == 0 || !strings.Contains(lines[len(lines)-1], `"level"`) {
 				t.Fatalf("log tail: %v %q", err, lines)
 			}
+			// The running cluster is a discovery service for the next one.
+			service := fmt.Sprintf("http://127.0.0.1:%d", p.Spec.Members[0].ClientPort)
+			u, err := a.NewDiscoveryURL(ctx, service, 5)
+			if err != nil || !strings.HasPrefix(u, service+"/v2/keys/") {
+				t.Fatalf("discovery url %q: %v", u, err)
+			}
+			resp, err := http.Get(u + "/_config/size")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), `"value":"5"`) {
+				t.Fatalf("%s/_config/size: %s", u, body)
+			}
 			cancel()
 			return
 		}
@@ -301,6 +318,43 @@ func TestWizardPreflightFailure(t *testing.T) {
 		fmt.Sprint(p.Spec.Members[1].ClientPort)} {
 		if !strings.Contains(v, want) {
 			t.Fatalf("the failure screen lacks %q:\n%s", want, v)
+		}
+	}
+}
+
+func TestNewDiscoveryURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path != "/new":
+			http.NotFound(w, r)
+		case r.URL.Query().Get("size") == "0":
+			http.Error(w, "invalid size", http.StatusBadRequest)
+		case r.URL.Query().Get("size") == "9":
+			fmt.Fprint(w, "<html>not a url</html>")
+		default:
+			fmt.Fprintf(w, "http://%s/v2/keys/_etcd/registry/abc?size=%s\n", r.Host, r.URL.Query().Get("size"))
+		}
+	}))
+	defer srv.Close()
+	a := New(Config{})
+	ctx := context.Background()
+	for _, service := range []string{srv.URL, srv.URL + "/", srv.URL + "/new"} {
+		u, err := a.NewDiscoveryURL(ctx, service, 3)
+		if err != nil || u != srv.URL+"/v2/keys/_etcd/registry/abc?size=3" {
+			t.Fatalf("%s: %q %v", service, u, err)
+		}
+	}
+	for _, c := range []struct {
+		service string
+		size    int
+		want    string
+	}{
+		{srv.URL, 0, "400 Bad Request: invalid size"},
+		{srv.URL, 9, "not a discovery URL"},
+		{"10.0.0.5:2379", 3, "give its URL"},
+	} {
+		if _, err := a.NewDiscoveryURL(ctx, c.service, c.size); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s size %d: %v, want %q", c.service, c.size, err, c.want)
 		}
 	}
 }
