@@ -58,6 +58,10 @@ type Config struct {
 	MaxLearners         int
 	StrictReconfigCheck bool
 	PreVote             bool
+	// InitialElectionTickAdvance fast-forwards the election ticks of a
+	// member that bootstraps a new cluster, so the first election takes
+	// place within one election timeout instead of up to two.
+	InitialElectionTickAdvance bool
 
 	AutoCompactionMode      string
 	AutoCompactionRetention string

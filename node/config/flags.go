@@ -152,6 +152,7 @@ func newFlagSet(prog string, c *Config, meta *metaFlags) *flag.FlagSet {
 	fs.StringVar(&c.InitialClusterToken, "initial-cluster-token", DefaultInitialClusterToken, "Initial cluster token for the etcd cluster during bootstrap.")
 	fs.BoolVar(&c.StrictReconfigCheck, "strict-reconfig-check", true, "Reject reconfiguration requests that would cause quorum loss.")
 	fs.BoolVar(&c.PreVote, "pre-vote", true, "Enable the raft Pre-Vote algorithm to prevent disruption when a node that has been partitioned away rejoins the cluster.")
+	fs.BoolVar(&c.InitialElectionTickAdvance, "initial-election-tick-advance", true, "Whether to fast-forward initial election ticks on boot for faster election.")
 	fs.IntVar(&c.MaxLearners, "max-learners", 1, "Set the max number of learner members allowed in the cluster membership.")
 
 	// Discovery.

@@ -91,6 +91,7 @@ type Server struct {
 	writeListeners []func(events []*mvccpb.Event) // see AddWriteListener
 	resetListeners []func(rev int64)              // see AddResetListener
 
+	fresh     bool          // bootstrapping a new cluster (no WAL, state new)
 	readyc    chan struct{} // closed once published and ready for clients
 	stopc     chan struct{}
 	donec     chan struct{}
@@ -271,6 +272,7 @@ func (s *Server) bootstrapNew(ctx context.Context) error {
 		peers = append(peers, raft.Peer{ID: m.ID, Context: ctxJSON})
 	}
 	s.newTransport()
+	s.fresh = true
 	s.node = raft.StartNode(s.raftConfig(), peers)
 	for _, name := range b.Members.Names() {
 		if id := b.IDs[name]; id != s.id {
@@ -438,9 +440,27 @@ func sameStrings(a, b []string) bool {
 // Start runs the raft loop and publishes the member's name and client URLs
 // through raft; Ready is closed once that is committed.
 func (s *Server) Start() {
+	s.advanceElectionTicks()
 	go s.run()
 	go s.reads.run()
 	go s.publish()
+}
+
+// advanceElectionTicks brings the first election of a brand-new cluster
+// forward: raft waits a random 1-2 election timeouts before its first
+// campaign, but in a cluster that has never had a leader there is nobody to
+// disrupt, so all but one tick of the first timeout are skipped (etcd's
+// --initial-election-tick-advance). Restarted and joining members keep the
+// full wait, so they hear from the current leader before they campaign.
+func (s *Server) advanceElectionTicks() {
+	if !s.cfg.InitialElectionTickAdvance || !s.fresh {
+		return
+	}
+	ticks := int(s.cfg.ElectionMs / s.cfg.HeartbeatMs)
+	for i := 0; i < ticks-1; i++ {
+		s.node.Tick()
+	}
+	s.lg.Info("advanced ticks of a new cluster's first election", zap.Int("ticks", ticks-1))
 }
 
 // Ready is closed once the member has published itself and may serve clients.
