@@ -18,7 +18,7 @@ func TestMemberAddJoinRemove(t *testing.T) {
 	c := nodetest.StartCluster(t, nodetest.ClusterOptions{Binary: bin})
 	spec := nodetest.NewMemberSpec(t, "infra3")
 	out := mustCtl(t, c, "member", "add", "infra3", "--peer-urls="+spec.PeerURL)
-	m := regexp.MustCompile(`Member ([0-9a-f]+) added to cluster ([0-9a-f]+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`Member\s+([0-9a-f]+) added to cluster\s+([0-9a-f]+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("member add output: %q", out)
 	}
