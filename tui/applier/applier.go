@@ -46,7 +46,8 @@ type Config struct {
 type Applier struct {
 	cfg Config
 
-	mu sync.Mutex
+	mu    sync.Mutex
+	askMu sync.Mutex
 	// secrets are the sudo passwords the operator gave, by target, kept in
 	// memory for the wizard's life so that status, logs and a second apply
 	// do not ask again.
@@ -70,25 +71,27 @@ func New(cfg Config) *Applier {
 	return &Applier{cfg: cfg, secrets: map[string][]byte{}}
 }
 
-// remembered answers from the secrets given before; ask, when not nil, puts
-// the question to the operator otherwise.
-func (a *Applier) remembered(ask askFunc) func(member, target string) ([]byte, error) {
-	return func(member, target string) ([]byte, error) {
+// remembered answers from the secrets given before (by prompt: "sudo
+// password for TARGET", "passphrase of KEYFILE"); ask, when not nil, puts the
+// question to the operator otherwise.
+func (a *Applier) remembered(ask askFunc) func(member, prompt string) ([]byte, error) {
+	return func(member, prompt string) ([]byte, error) {
+		// Copies out and in: the transport wipes a secret after use.
 		a.mu.Lock()
-		secret, ok := a.secrets[target]
+		secret, ok := a.secrets[prompt]
 		a.mu.Unlock()
 		if ok {
-			return secret, nil
+			return bytes.Clone(secret), nil
 		}
 		if ask == nil {
-			return nil, fmt.Errorf("no sudo password for %s yet", target)
+			return nil, fmt.Errorf("%s: not given yet", prompt)
 		}
-		secret, err := ask(member, "sudo password for "+target)
+		secret, err := ask(member, prompt)
 		if err != nil {
 			return nil, err
 		}
 		a.mu.Lock()
-		a.secrets[target] = secret
+		a.secrets[prompt] = bytes.Clone(secret)
 		a.mu.Unlock()
 		return secret, nil
 	}
@@ -107,15 +110,21 @@ func (a *Applier) connect(kh *remote.KnownHosts, ask askFunc) executor.ConnectFu
 		if h.Target.Transport == plan.TransportLocal {
 			return remote.NewLocal(remote.LocalOptions{Name: h.Member, Sudo: true}), nil
 		}
-		so := remote.SSHOptions{Name: h.Member, Host: h.Target.Host, Port: h.Target.Port, User: h.Target.User,
-			JumpHost: h.Target.JumpHost, KnownHosts: kh, ConnectTimeout: a.cfg.ConnectTimeout, ConfigFile: a.cfg.SSHConfig}
-		if h.Target.KeyFile != "" {
-			so.KeyFiles = []string{h.Target.KeyFile}
-		}
-		member, answer := h.Member, a.remembered(ask)
-		so.SudoPassword = func(target string) ([]byte, error) { return answer(member, target) }
-		return remote.DialSSH(ctx, so)
+		return remote.DialSSH(ctx, a.sshOptions(h, kh, ask))
 	}
+}
+
+// sshOptions are a host's SSH options; secrets come from ask (see connect).
+func (a *Applier) sshOptions(h plan.HostPlan, kh *remote.KnownHosts, ask askFunc) remote.SSHOptions {
+	so := remote.SSHOptions{Name: h.Member, Host: h.Target.Host, Port: h.Target.Port, User: h.Target.User,
+		JumpHost: h.Target.JumpHost, KnownHosts: kh, ConnectTimeout: a.cfg.ConnectTimeout, ConfigFile: a.cfg.SSHConfig}
+	if h.Target.KeyFile != "" {
+		so.KeyFiles = []string{h.Target.KeyFile}
+	}
+	member, answer := h.Member, a.remembered(ask)
+	so.SudoPassword = func(target string) ([]byte, error) { return answer(member, "sudo password for "+target) }
+	so.Passphrase = func(keyFile string) ([]byte, error) { return answer(member, "passphrase of "+keyFile) }
+	return so
 }
 
 func (a *Applier) options(planDir string, kh *remote.KnownHosts) executor.Options {
@@ -147,13 +156,22 @@ func (a *Applier) HostKeys(ctx context.Context, p *plan.Plan) ([]tui.HostKey, er
 				seen = &k
 				return false, nil
 			}}
-			t, err := a.connect(kh, nil)(ctx, h)
+			so := a.sshOptions(h, kh, nil)
+			// A passphrase is asked only once the host key passed: the
+			// scan stops there, the apply asks for it.
+			keyOK := false
+			so.Passphrase = func(string) ([]byte, error) {
+				keyOK = true
+				return nil, errors.New("host key checked")
+			}
+			t, err := remote.DialSSH(ctx, so)
 			mu.Lock()
 			defer mu.Unlock()
 			var changed *remote.HostKeyChangedError
 			switch {
 			case err == nil:
 				t.Close()
+			case keyOK:
 			case seen != nil:
 				keys = append(keys, tui.HostKey{Member: h.Member, Host: seen.Host, KeyType: seen.Type, Fingerprint: seen.Fingerprint})
 			case errors.As(err, &changed):
@@ -192,6 +210,17 @@ func (a *Applier) Apply(ctx context.Context, p *plan.Plan, planDir string, accep
 	opts := a.options(planDir, kh)
 	ch := make(chan tui.Event, 64)
 	opts.Connect = a.connect(kh, func(member, prompt string) ([]byte, error) {
+		// One question at a time: hosts dial in parallel, the operator
+		// answers in turn, and a second host asking the same is answered
+		// from the first answer.
+		a.askMu.Lock()
+		defer a.askMu.Unlock()
+		a.mu.Lock()
+		secret, ok := a.secrets[prompt]
+		a.mu.Unlock()
+		if ok {
+			return bytes.Clone(secret), nil
+		}
 		reply := make(chan []byte, 1)
 		select {
 		case ch <- tui.Event{Time: time.Now(), Host: member, Ask: &tui.Question{Prompt: prompt, Reply: reply}}:
@@ -201,7 +230,7 @@ func (a *Applier) Apply(ctx context.Context, p *plan.Plan, planDir string, accep
 		select {
 		case secret := <-reply:
 			if secret == nil {
-				return nil, errors.New("no sudo password given")
+				return nil, fmt.Errorf("%s: declined", prompt)
 			}
 			return secret, nil
 		case <-ctx.Done():

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"etcdctl-wizard/plan"
+	"etcdctl-wizard/remote"
 	"etcdctl-wizard/remote/executor"
 	"etcdctl-wizard/tui"
 
@@ -155,10 +156,15 @@ func TestConvertEvents(t *testing.T) {
 	}
 }
 
-// freePorts finds a base port with the sandbox's six ports free.
+// freeBase finds a base port with the sandbox's six ports free.
 func freeBase(t *testing.T) int {
 	t.Helper()
-	for base := 30000 + os.Getpid()%5000*4; base < 65000; base += 1000 {
+	// Below the ephemeral range (32768-60999), where outgoing connections
+	// of anything on the machine could take a member's port; each test of
+	// the process a fresh base.
+	nextBase++
+	for k := 0; k < 20; k++ {
+		base := 20000 + ((os.Getpid()+nextBase*7+k)%20)*300
 		ok := true
 		for i := 0; i < 3 && ok; i++ {
 			for _, port := range []int{base + 100*i, base + 100*i + 1} {
@@ -174,9 +180,12 @@ func freeBase(t *testing.T) int {
 			return base
 		}
 	}
-	t.Fatal("no free ports")
+	t.Fatal("no free ports for the sandbox")
 	return 0
 }
+
+// nextBase spreads the tests of one process over different ports.
+var nextBase int
 
 // localPlan is a sandbox-like plan on free ports, with the etcd-node built
 // for it and a reset at the end of the test.
@@ -357,4 +366,65 @@ func TestNewDiscoveryURL(t *testing.T) {
 			t.Errorf("%s size %d: %v, want %q", c.service, c.size, err, c.want)
 		}
 	}
+}
+
+// An encrypted key: the host-key scan stops at the passphrase (the key was
+// checked by then) instead of failing; the apply's question is asked once
+// and remembered.
+func TestEncryptedKeyAndRememberedSecrets(t *testing.T) {
+	dir := t.TempDir()
+	hostKey, _ := signer(t)
+	host, port := sshServer(t, hostKey)
+	_, clientKey := signer(t)
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(clientKey, "", []byte("pass phrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "id_enc")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	known := filepath.Join(dir, "known_hosts")
+	hp := knownhosts.Normalize(net.JoinHostPort(host, fmt.Sprint(port)))
+	if err := os.WriteFile(known, []byte(knownhosts.Line([]string{hp}, hostKey.PublicKey())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSH_AUTH_SOCK", "")
+	// Decrypting the key (bcrypt) is slow under the race detector.
+	a := New(Config{KnownHosts: known, SSHConfig: "none", ConnectTimeout: time.Minute})
+	p := &plan.Plan{Metadata: plan.Metadata{Name: "c"}, Spec: plan.Spec{Members: []plan.Member{
+		{Name: "infra0", IP: "10.0.1.10", SSH: plan.SSH{Host: host, Port: port, User: "root", KeyFile: keyFile}}}}}
+	if keys, err := a.HostKeys(context.Background(), p); err != nil || len(keys) != 0 {
+		t.Fatalf("keys %+v, %v", keys, err)
+	}
+	// The apply's connection asks for the passphrase, once.
+	asked := 0
+	hosts, err := plan.Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(member, prompt string) ([]byte, error) {
+		asked++
+		if member != "infra0" || prompt != "passphrase of "+keyFile {
+			t.Errorf("asked %s %q", member, prompt)
+		}
+		return []byte("pass phrase"), nil
+	}
+	kh := &remote.KnownHosts{Path: known}
+	for i := 0; i < 2; i++ {
+		tr, err := a.connect(kh, ask)(context.Background(), hosts[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.Close()
+	}
+	if asked != 1 {
+		t.Fatalf("asked %d times", asked)
+	}
+	// Status and logs use the remembered answer without asking.
+	tr, err := a.connect(kh, nil)(context.Background(), hosts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
 }

@@ -249,7 +249,12 @@ func TestTerminalTypeAPlan(t *testing.T) {
 // freeBase finds a sandbox base port whose six ports are free.
 func freeBase(t *testing.T) int {
 	t.Helper()
-	for base := 40000 + os.Getpid()%5000*4; base < 65000; base += 1000 {
+	// Below the ephemeral range (32768-60999), where outgoing connections
+	// of anything on the machine could take a member's port; each test of
+	// the process a fresh base.
+	nextBase++
+	for k := 0; k < 20; k++ {
+		base := 26000 + ((os.Getpid()+nextBase*7+k)%20)*300
 		ok := true
 		for i := 0; i < 3 && ok; i++ {
 			for _, port := range []int{base + 100*i, base + 100*i + 1} {
@@ -268,6 +273,9 @@ func freeBase(t *testing.T) int {
 	t.Fatal("no free ports for the sandbox")
 	return 0
 }
+
+// nextBase spreads the tests of one process over different ports.
+var nextBase int
 
 // The sandbox from the start screen: apply, three healthy members and a
 // leader, quit; then 'sandbox down' removes it.
