@@ -39,6 +39,8 @@ run: build
 bench: build upstream
 	$(GO) run ./node/bench
 	ETCDCTL_WIZARD_NODE_BINARY=$(CURDIR)/$(BIN)/etcd-node $(GO) test -run '^$$' -bench Apply -benchtime 3x ./remote/executor
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./tui/ ./tui/tmuxtest/
+	$(GO) test -run '^$$' -bench Validate ./plan/
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseURLsMap -fuzztime 30s ./node/config

@@ -91,14 +91,15 @@ type Server struct {
 	writeListeners []func(events []*mvccpb.Event) // see AddWriteListener
 	resetListeners []func(rev int64)              // see AddResetListener
 
-	fresh     bool          // bootstrapping a new cluster (no WAL, state new)
-	readyc    chan struct{} // closed once published and ready for clients
-	stopc     chan struct{}
-	donec     chan struct{}
-	stopOnce  sync.Once
-	removedc  chan struct{}
-	fatalOnce sync.Once
-	errc      chan error
+	fresh          bool          // bootstrapping a new cluster (no WAL, state new)
+	bootstrapPeers []uint64      // the members of a new cluster, this one included
+	readyc         chan struct{} // closed once published and ready for clients
+	stopc          chan struct{}
+	donec          chan struct{}
+	stopOnce       sync.Once
+	removedc       chan struct{}
+	fatalOnce      sync.Once
+	errc           chan error
 }
 
 // ErrStopped is returned to requests that arrive while the member stops.
@@ -273,6 +274,9 @@ func (s *Server) bootstrapNew(ctx context.Context) error {
 	}
 	s.newTransport()
 	s.fresh = true
+	for _, name := range b.Members.Names() {
+		s.bootstrapPeers = append(s.bootstrapPeers, b.IDs[name])
+	}
 	s.node = raft.StartNode(s.raftConfig(), peers)
 	for _, name := range b.Members.Names() {
 		if id := b.IDs[name]; id != s.id {
@@ -440,27 +444,57 @@ func sameStrings(a, b []string) bool {
 // Start runs the raft loop and publishes the member's name and client URLs
 // through raft; Ready is closed once that is committed.
 func (s *Server) Start() {
-	s.advanceElectionTicks()
+	go s.advanceElectionTicks()
 	go s.run()
 	go s.reads.run()
 	go s.publish()
 }
 
 // advanceElectionTicks brings the first election of a brand-new cluster
-// forward: raft waits a random 1-2 election timeouts before its first
-// campaign, but in a cluster that has never had a leader there is nobody to
-// disrupt, so all but one tick of the first timeout are skipped (etcd's
-// --initial-election-tick-advance). Restarted and joining members keep the
-// full wait, so they hear from the current leader before they campaign.
+// forward (etcd's --initial-election-tick-advance): raft waits a random 1-2
+// election timeouts before its first campaign, but in a cluster that has
+// never had a leader there is nobody to disrupt. As in etcd, the ticks are
+// advanced only once enough peers are connected for a campaign to win (a
+// quorum); a member whose peers are not up yet keeps the normal timeout, so
+// an early campaign does not fail and push the election further out.
+// Restarted and joining members never advance: they must hear from the
+// current leader first.
 func (s *Server) advanceElectionTicks() {
 	if !s.cfg.InitialElectionTickAdvance || !s.fresh {
 		return
 	}
+	tick := time.Duration(s.cfg.HeartbeatMs) * time.Millisecond
 	ticks := int(s.cfg.ElectionMs / s.cfg.HeartbeatMs)
-	for i := 0; i < ticks-1; i++ {
+	need := len(s.bootstrapPeers)/2 + 1 - 1 // a quorum of all members, less this one
+	start := time.Now()
+	poll := time.NewTicker(tick / 10)
+	defer poll.Stop()
+	for s.activePeers() < need {
+		if time.Since(start) >= time.Duration(s.cfg.ElectionMs)*time.Millisecond {
+			return
+		}
+		select {
+		case <-poll.C:
+		case <-s.stopc:
+			return
+		}
+	}
+	advance := ticks - 1 - int(time.Since(start)/tick)
+	for i := 0; i < advance; i++ {
 		s.node.Tick()
 	}
-	s.lg.Info("advanced ticks of a new cluster's first election", zap.Int("ticks", ticks-1))
+	s.lg.Info("advanced ticks of a new cluster's first election", zap.Int("ticks", advance))
+}
+
+// activePeers counts the bootstrap peers the transport is connected to.
+func (s *Server) activePeers() int {
+	n := 0
+	for _, id := range s.bootstrapPeers {
+		if id != s.id && !s.transport.ActiveSince(id).IsZero() {
+			n++
+		}
+	}
+	return n
 }
 
 // Ready is closed once the member has published itself and may serve clients.
