@@ -375,3 +375,16 @@ func RunExpectExit(t testing.TB, bin string, args, env []string, timeout time.Du
 		return 0, ""
 	}
 }
+
+// SandboxBasePort reserves the six ports of a 3-member sandbox (member i
+// on base+100*i for clients and base+100*i+1 for peers) for the rest of the
+// test and returns the base.
+func SandboxBasePort(t testing.TB) int {
+	t.Helper()
+	r, base, err := proc.ReserveOffsets([]int{0, 1, 100, 101, 200, 201})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Release)
+	return base
+}

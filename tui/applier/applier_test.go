@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"etcdctl-wizard/node/nodetest"
 	"etcdctl-wizard/plan"
 	"etcdctl-wizard/remote"
 	"etcdctl-wizard/remote/executor"
@@ -156,37 +157,6 @@ func TestConvertEvents(t *testing.T) {
 	}
 }
 
-// freeBase finds a base port with the sandbox's six ports free.
-func freeBase(t *testing.T) int {
-	t.Helper()
-	// Below the ephemeral range (32768-60999), where outgoing connections
-	// of anything on the machine could take a member's port; each test of
-	// the process a fresh base.
-	nextBase++
-	for k := 0; k < 20; k++ {
-		base := 20000 + ((os.Getpid()+nextBase*7+k)%20)*300
-		ok := true
-		for i := 0; i < 3 && ok; i++ {
-			for _, port := range []int{base + 100*i, base + 100*i + 1} {
-				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-				if err != nil {
-					ok = false
-					break
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports for the sandbox")
-	return 0
-}
-
-// nextBase spreads the tests of one process over different ports.
-var nextBase int
-
 // localPlan is a sandbox-like plan on free ports, with the etcd-node built
 // for it and a reset at the end of the test.
 func localPlan(t *testing.T, name string) (*plan.Plan, *Applier, string) {
@@ -196,7 +166,7 @@ func localPlan(t *testing.T, name string) (*plan.Plan, *Applier, string) {
 	if out, err := exec.Command("go", "build", "-o", node, "etcdctl-wizard/cmd/etcd-node").CombinedOutput(); err != nil {
 		t.Fatalf("build etcd-node: %v\n%s", err, out)
 	}
-	base := freeBase(t)
+	base := nodetest.SandboxBasePort(t)
 	dd := ""
 	p := &plan.Plan{APIVersion: plan.APIVersion, Kind: plan.KindCluster, Metadata: plan.Metadata{Name: name},
 		Spec: plan.Spec{Node: plan.Node{DataDir: &dd, Listen: plan.ListenIP}}}

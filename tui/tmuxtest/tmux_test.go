@@ -5,7 +5,6 @@ package tmuxtest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"etcdctl-wizard/node/nodetest"
 	"etcdctl-wizard/plan"
 )
 
@@ -246,44 +246,13 @@ func TestTerminalTypeAPlan(t *testing.T) {
 	}
 }
 
-// freeBase finds a sandbox base port whose six ports are free.
-func freeBase(t *testing.T) int {
-	t.Helper()
-	// Below the ephemeral range (32768-60999), where outgoing connections
-	// of anything on the machine could take a member's port; each test of
-	// the process a fresh base.
-	nextBase++
-	for k := 0; k < 20; k++ {
-		base := 26000 + ((os.Getpid()+nextBase*7+k)%20)*300
-		ok := true
-		for i := 0; i < 3 && ok; i++ {
-			for _, port := range []int{base + 100*i, base + 100*i + 1} {
-				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-				if err != nil {
-					ok = false
-					break
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports for the sandbox")
-	return 0
-}
-
-// nextBase spreads the tests of one process over different ports.
-var nextBase int
-
 // The sandbox from the start screen: apply, three healthy members and a
 // leader, quit; then 'sandbox down' removes it.
 func TestTerminalSandboxApply(t *testing.T) {
 	bin := binaries(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
-	base := freeBase(t)
+	base := nodetest.SandboxBasePort(t)
 	wizard := filepath.Join(bin, "etcdctl-wizard")
 	t.Cleanup(func() {
 		if out, err := exec.Command(wizard, "sandbox", "down", "--state-dir", state).CombinedOutput(); err != nil {

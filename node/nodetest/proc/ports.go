@@ -121,3 +121,50 @@ func ephemeralLow() int {
 	}
 	return low
 }
+
+// ReserveOffsets reserves, for one base port, base+off for every offset:
+// layouts with fixed gaps between ports (the sandbox puts member i at
+// base+100*i and base+100*i+1) need them together. It returns the base.
+func ReserveOffsets(offsets []int) (*Reservation, int, error) {
+	maxOff := 0
+	for _, off := range offsets {
+		if off < 0 {
+			return nil, 0, fmt.Errorf("reserve ports: negative offset %d", off)
+		}
+		maxOff = max(maxOff, off)
+	}
+	dir := filepath.Join(os.TempDir(), "etcdctl-wizard-ports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, 0, fmt.Errorf("reserve ports: %w", err)
+	}
+	highest := ephemeralLow() - 1 - maxOff
+	if highest <= lowestPort {
+		return nil, 0, fmt.Errorf("reserve ports: offsets up to %d do not fit below the ephemeral range", maxOff)
+	}
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		base := lowestPort + rand.IntN(highest-lowestPort+1)
+		r := &Reservation{}
+		ok := true
+		for _, off := range offsets {
+			f, locked, err := lockPort(dir, base+off)
+			if err != nil {
+				r.Release()
+				return nil, 0, err
+			}
+			if !locked || !bindable(base+off) {
+				if f != nil {
+					f.Close()
+				}
+				ok = false
+				break
+			}
+			r.Ports = append(r.Ports, base+off)
+			r.locks = append(r.locks, f)
+		}
+		if ok {
+			return r, base, nil
+		}
+		r.Release()
+	}
+	return nil, 0, fmt.Errorf("reserve ports: no base with offsets %v free after %d attempts", offsets, maxAttempts)
+}
