@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,6 +122,31 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 		return failf(1, "%v", err)
 	}
 
+	// The peer port answers from the moment it is bound: while this member
+	// bootstraps, other members asking for /members get a quick 503 instead
+	// of a connection that hangs until their timeout, which would slow every
+	// member's start by a timeout per peer.
+	peerHandler := &swappableHandler{}
+	peerHandler.set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "member is starting", http.StatusServiceUnavailable)
+	}))
+	var peerServers []*http.Server
+	for i, ln := range peerLns {
+		hs := &http.Server{Handler: peerHandler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(lg)}
+		peerServers = append(peerServers, hs)
+		if cfg.ListenPeerURLs[i].Scheme == "https" {
+			hs.TLSConfig = tlsSet.peerServer
+			go hs.ServeTLS(ln, "", "")
+			continue
+		}
+		go hs.Serve(ln)
+	}
+	closePeers := func() {
+		for _, hs := range peerServers {
+			hs.Close()
+		}
+	}
+
 	fatalc := make(chan string, 1)
 	srv, err := server.New(context.Background(), cfg, server.Options{
 		Logger:  lg,
@@ -133,23 +159,13 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 		},
 	})
 	if err != nil {
-		closeAll(peerLns)
+		closePeers()
 		closeAll(clientLns)
 		closeAll(metricsLns)
 		lg.Error("bootstrap failed", zap.Error(err))
 		return failf(1, "%v", err)
 	}
-	var peerServers []*http.Server
-	for i, ln := range peerLns {
-		hs := &http.Server{Handler: srv.PeerHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(lg)}
-		peerServers = append(peerServers, hs)
-		if cfg.ListenPeerURLs[i].Scheme == "https" {
-			hs.TLSConfig = tlsSet.peerServer
-			go hs.ServeTLS(ln, "", "")
-			continue
-		}
-		go hs.Serve(ln)
-	}
+	peerHandler.set(srv.PeerHandler())
 	srv.Start()
 
 	handler := api.NewHTTPHandler(srv, cfg.EnablePprof)
@@ -180,9 +196,7 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 		for _, c := range closers {
 			c.Close()
 		}
-		for _, hs := range peerServers {
-			hs.Close()
-		}
+		closePeers()
 		srv.Stop()
 	}
 	ready := srv.Ready()
@@ -247,6 +261,15 @@ func closeAll(lns []net.Listener) {
 	for _, ln := range lns {
 		ln.Close()
 	}
+}
+
+// swappableHandler serves through whichever handler was set last.
+type swappableHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappableHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swappableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
 }
 
 // httpErrorLog sends net/http's own complaints (rejected TLS handshakes)
