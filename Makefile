@@ -42,8 +42,13 @@ bench: build upstream
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./tui/ ./tui/tmuxtest/
 	$(GO) test -run '^$$' -bench Validate ./plan/
 
+# Each fuzz target for a while; interesting inputs land in the package's testdata/fuzz.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzParseURLsMap -fuzztime 30s ./node/config
+	$(GO) test -run XXX -fuzz FuzzParseURLsMap -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./node/config
+	$(GO) test -run XXX -fuzz "^FuzzParse$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./plan
+	$(GO) test -run XXX -fuzz FuzzImport -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./plan
+	$(GO) test -run XXX -fuzz FuzzDecodeSegment -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./node/wal
 
 clean:
 	rm -rf $(BIN) assets/bin
