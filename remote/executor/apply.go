@@ -33,7 +33,7 @@ func Apply(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	s.ev.emit(Event{Step: StepConnect, State: StateRunning, Message: fmt.Sprintf("%d hosts", len(s.hosts))})
 	problems := s.connectAndGather(ctx)
 	if len(problems) == 0 {
-		problems = s.preflight()
+		problems = s.preflight(ctx)
 	}
 	srcs := &sources{byID: map[string]*source{}}
 	defer srcs.close()
@@ -195,7 +195,7 @@ func (s *session) summary(problems []facts.Problem) Summary {
 }
 
 // preflight rebuilds the host plans for the facts and judges every host.
-func (s *session) preflight() []facts.Problem {
+func (s *session) preflight(ctx context.Context) []facts.Problem {
 	fs := map[string]*facts.Facts{}
 	for _, h := range s.hosts {
 		fs[h.hp.Member] = h.facts
@@ -211,6 +211,9 @@ func (s *session) preflight() []facts.Problem {
 			Cluster: s.q.Metadata.Name, ClusterID: h.hp.ClusterID, MemberID: h.hp.MemberID,
 			Layout: h.hp.Layout, Bundled: s.q.Spec.Node.Binary == plan.BinaryBundled,
 		})...)
+	}
+	if len(s.hosts) > 0 && !hasFatal(problems) {
+		problems = append(problems, checkDiscovery(ctx, s.q, s.hosts[0].t)...)
 	}
 	sortProblems(problems)
 	return problems
