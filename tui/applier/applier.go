@@ -9,16 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"etcdctl-wizard/plan"
 	"etcdctl-wizard/remote"
+	"etcdctl-wizard/remote/discoverytoken"
 	"etcdctl-wizard/remote/executor"
 	"etcdctl-wizard/remote/follow"
 	"etcdctl-wizard/tui"
@@ -406,33 +403,7 @@ func (a *Applier) LogTail(ctx context.Context, p *plan.Plan, planDir, member str
 // service protocol of discovery.etcd.io, which etcd-node's client port
 // serves too: GET <service>/new?size=N answers the new token's URL.
 func (a *Applier) NewDiscoveryURL(ctx context.Context, service string, size int) (string, error) {
-	base, err := url.Parse(strings.TrimSpace(service))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return "", fmt.Errorf("discovery service %q: give its URL, e.g. http://10.0.0.5:2379 or https://discovery.etcd.io", service)
-	}
-	base.Path = strings.TrimSuffix(strings.TrimSuffix(base.Path, "/"), "/new") + "/new"
-	base.RawQuery = url.Values{"size": {strconv.Itoa(size)}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("discovery service: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err != nil {
-		return "", fmt.Errorf("discovery service: %w", err)
-	}
-	text := strings.TrimSpace(string(body))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("discovery service %s: %s: %s", base.Host, resp.Status, text)
-	}
-	if u, err := url.Parse(text); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("discovery service %s answered %q, not a discovery URL", base.Host, text)
-	}
-	return text, nil
+	return discoverytoken.New(ctx, nil, service, size)
 }
 
 func convertStatus(st follow.ClusterStatus) tui.ClusterStatus {
