@@ -87,8 +87,23 @@ func TestRestartIgnoresInitialCluster(t *testing.T) {
 			args[i+1] = "another-token"
 		}
 	}
+	// A new cluster's members advance their first election once a quorum
+	// of peers is connected (--initial-election-tick-advance).
+	advanced := 0
+	for i := 0; i < 3; i++ {
+		if strings.Contains(c.Member(i).Logs(), "advanced ticks of a new cluster's first election") {
+			advanced++
+		}
+	}
+	if advanced == 0 {
+		t.Error("no member of the new cluster advanced its election ticks")
+	}
 	r := nodetest.StartMember(t, nodetest.MemberOptions{Spec: m.Proc().MemberSpec, Binary: bin, Args: args})
 	r.WaitHealthy()
+	// A restarted member must hear from the leader first: no advance.
+	if strings.Contains(r.Logs(), "advanced ticks") {
+		t.Error("a restarted member advanced its election ticks")
+	}
 	got, _, err := nodetest.Etcdctl(t, []string{m.ClientURL()}, "get", "k", "--print-value-only")
 	if err != nil || got != "v\n" {
 		t.Fatalf("restarted member: %v %q", err, got)
