@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +151,62 @@ func TestCorruptWALTail(t *testing.T) {
 	}
 	if !strings.Contains(m.Logs(), "repaired a torn write") {
 		t.Errorf("no repair warning in the log")
+	}
+}
+
+// TestPeerPortAnswersWhileStarting: a member still bootstrapping answers
+// its peer port at once with 503, so other members' start-up checks never
+// wait for a timeout on it. The member here waits for a peer that never
+// answers (joining an existing cluster), then gives up with etcd's error.
+func TestPeerPortAnswersWhileStarting(t *testing.T) {
+	bin := nodetest.BuildNode(t)
+	spec := nodetest.NewMemberSpec(t, "late")
+	// A "peer" that accepts connections and never answers keeps the member
+	// in its bootstrap (fetching the cluster's members) for a while.
+	silent := nodetest.NewMemberSpec(t, "silent")
+	ln, err := net.Listen("tcp", strings.TrimPrefix(silent.PeerURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var held []net.Conn
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, h := range held {
+					h.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	m := nodetest.StartMember(t, nodetest.MemberOptions{Spec: spec, Binary: bin, Args: []string{
+		"--name", "late", "--data-dir", spec.DataDir,
+		"--listen-peer-urls", spec.PeerURL, "--initial-advertise-peer-urls", spec.PeerURL,
+		"--listen-client-urls", spec.ClientURL, "--advertise-client-urls", spec.ClientURL,
+		"--initial-cluster", "late=" + spec.PeerURL + ",silent=" + silent.PeerURL, "--initial-cluster-state", "existing"}})
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(spec.PeerURL + "/members")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "member is starting") {
+				t.Fatalf("peer port while starting: %d %q", resp.StatusCode, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peer port never answered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := m.WaitExit(30 * time.Second); code != 1 || !strings.Contains(m.Logs(), "cannot fetch cluster info from peer urls") {
+		t.Fatalf("exit %d, log:\n%s", code, m.Logs())
 	}
 }
