@@ -20,20 +20,12 @@ import (
 )
 
 func newCertsCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "certs",
-		Short: "Create the cluster CA, issue and check certificates",
-		Long: `certs manages the cluster's PKI on this machine: one CA per cluster (ca.crt, ca.key),
+	return newGroupCmd("certs", "Create the cluster CA, issue and check certificates",
+		`certs manages the cluster's PKI on this machine: one CA per cluster (ca.crt, ca.key),
 per member a peer certificate (<member>-peer.crt) and a client-port certificate
 (<member>-client.crt, named as in etcd's clustering guide), and client certificates for
 the wizard and for etcdctl (<name>.crt). ca.key never leaves this machine.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(newCertsInitCmd(), newCertsIssueCmd(), newCertsCheckCmd())
-	return cmd
+		newCertsInitCmd(), newCertsIssueCmd(), newCertsCheckCmd())
 }
 
 // certsInitOptions are the flags of certs init.

@@ -12,16 +12,10 @@ import (
 )
 
 func newDiscoveryCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "discovery",
-		Short: "Create and inspect etcd discovery tokens",
-		Long: `discovery works with the etcd discovery service protocol (discovery.etcd.io, or any etcd-node
+	return newGroupCmd("discovery", "Create and inspect etcd discovery tokens",
+		`discovery works with the etcd discovery service protocol (discovery.etcd.io, or any etcd-node
 cluster, which serves it on its client port). A token bootstraps exactly one cluster, once.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
-	}
-	cmd.AddCommand(newDiscoveryNewCmd(), newDiscoveryShowCmd())
-	return cmd
+		newDiscoveryNewCmd(), newDiscoveryShowCmd())
 }
 
 func newDiscoveryNewCmd() *cobra.Command {

@@ -15,16 +15,8 @@ import (
 )
 
 func newPlanCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "plan",
-		Short: "Validate, export and import cluster plans",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(newValidateCmd(), newExportCmd(), newImportCmd())
-	return cmd
+	return newGroupCmd("plan", "Validate, export and import cluster plans", "",
+		newValidateCmd(), newExportCmd(), newImportCmd())
 }
 
 // validateOptions are the flags of plan validate.
@@ -357,4 +349,18 @@ func planDir(file string) string {
 		return "."
 	}
 	return filepath.Dir(file)
+}
+
+// newGroupCmd is a command that only groups subcommands; run alone it
+// prints its help.
+func newGroupCmd(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(subs...)
+	return cmd
 }
