@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"etcdctl-wizard/node/fileutil"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -220,7 +221,7 @@ func (s *reviewScreen) export(m *Model, dir string) {
 			case ".env":
 				mode = 0o600
 			}
-			if err := plan.WriteFileAtomic(filepath.Join(dir, f.Name), f.Data, mode); err != nil {
+			if err := fileutil.WriteFileAtomic(filepath.Join(dir, f.Name), f.Data, mode); err != nil {
 				m.setFlash(true, "%v", err)
 				return
 			}

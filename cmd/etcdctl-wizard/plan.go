@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"etcdctl-wizard/node/fileutil"
 	"fmt"
 	"io"
 	"os"
@@ -250,7 +251,7 @@ func runExport(stdin io.Reader, stdout, stderr io.Writer, o exportOptions) error
 			return fmt.Errorf("refusing to write %q: member and cluster names must not hold path elements", f.Name)
 		}
 		dst := filepath.Join(o.outDir, f.Name)
-		if err := plan.WriteFileAtomic(dst, f.Data, mode); err != nil {
+		if err := fileutil.WriteFileAtomic(dst, f.Data, mode); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s\n", dst)
@@ -330,7 +331,7 @@ func runImport(stdin io.Reader, stdout, stderr io.Writer, files []string, o impo
 		_, err := stdout.Write(data)
 		return err
 	}
-	return plan.WriteFileAtomic(o.output, data, 0o644)
+	return fileutil.WriteFileAtomic(o.output, data, 0o644)
 }
 
 func readLimited(path string) ([]byte, error) {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"etcdctl-wizard/node/fileutil"
 	"fmt"
 	"io"
 	"os"
@@ -79,7 +80,7 @@ func ReplaceDB(path string, r io.Reader) error {
 		return fmt.Errorf("backend: replace %s: %w", path, err)
 	}
 	done = true
-	return syncDir(dir)
+	return fileutil.SyncDir(dir)
 }
 
 // checkFile opens path read-only, which reads only the meta pages, and checks that
@@ -106,18 +107,6 @@ func checkFile(path string, lockTimeout time.Duration) (err error) {
 		_, err := readConsistentIndex(tx)
 		return err
 	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("backend: sync %s: %w", dir, err)
-	}
-	defer func() { _ = d.Close() }()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("backend: sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Defrag rewrites the file without its free pages (etcdctl defrag). Readers and
@@ -164,7 +153,7 @@ func (b *Backend) Defrag() error {
 	if err := os.Rename(tmp, b.path); err != nil {
 		return b.fail(errors.Join(fmt.Errorf("backend: defrag %s: %w", b.path, err), b.reopenLocked()))
 	}
-	if err := syncDir(filepath.Dir(b.path)); err != nil {
+	if err := fileutil.SyncDir(filepath.Dir(b.path)); err != nil {
 		return b.fail(err)
 	}
 	return b.reopenLocked()

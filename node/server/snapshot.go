@@ -1,6 +1,7 @@
 package server
 
 import (
+	"etcdctl-wizard/node/fileutil"
 	"fmt"
 	"io"
 	"os"
@@ -120,7 +121,7 @@ func (s *Server) reopenBackendWith(index uint64) error {
 	if err := os.Rename(s.receivedDBPath(index), s.dbPath()); err != nil {
 		return fmt.Errorf("installing the snapshot database: %w", err)
 	}
-	if err := syncDir(s.cfg.SnapPath()); err != nil {
+	if err := fileutil.SyncDir(s.cfg.SnapPath()); err != nil {
 		return err
 	}
 	return s.openBackend()
@@ -148,16 +149,7 @@ func (s *Server) installPendingSnapshotDB(index uint64) error {
 	if err := os.Rename(path, s.dbPath()); err != nil {
 		return err
 	}
-	return syncDir(s.cfg.SnapPath())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fileutil.SyncDir(s.cfg.SnapPath())
 }
 
 // snapshotForPeer builds the snapshot message sent to a follower that fell

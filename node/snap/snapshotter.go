@@ -9,6 +9,7 @@ package snap
 import (
 	"encoding/binary"
 	"errors"
+	"etcdctl-wizard/node/fileutil"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -104,7 +105,7 @@ func (s *Snapshotter) SaveSnap(snap *raftpb.Snapshot) error {
 		os.Remove(tmp)
 		return fmt.Errorf("snap: save %s: %w", name, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := fileutil.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("snap: save %s: sync dir: %w", name, err)
 	}
 	return nil
@@ -221,16 +222,4 @@ func (s *Snapshotter) Purge(keep int) ([]string, error) {
 		removed = append(removed, n.name)
 	}
 	return removed, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"etcdctl-wizard/node/fileutil"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -166,7 +167,7 @@ func CreateWith(dir string, metadata []byte, opts Options) (*WAL, error) {
 	}
 	off, err := w.initSegment(f, 0, 0)
 	if err == nil {
-		err = syncDir(tmp)
+		err = fileutil.SyncDir(tmp)
 	}
 	if err == nil {
 		// The caller may have made dir already; only an empty one may go.
@@ -179,7 +180,7 @@ func CreateWith(dir string, metadata []byte, opts Options) (*WAL, error) {
 	}
 	if err == nil {
 		renamed = true
-		err = syncDir(parent)
+		err = fileutil.SyncDir(parent)
 	}
 	if err == nil {
 		w.lock, err = lockDir(dir)
@@ -498,7 +499,7 @@ func (w *WAL) cut() error {
 		err = os.Rename(tmp, filepath.Join(w.dir, name))
 	}
 	if err == nil {
-		err = syncDir(w.dir)
+		err = fileutil.SyncDir(w.dir)
 	}
 	if err != nil {
 		f.Close()
@@ -570,7 +571,7 @@ func (w *WAL) PurgeBefore(index uint64) ([]string, error) {
 	}
 	w.segs = w.segs[start:]
 	if len(removed) > 0 {
-		if err := syncDir(w.dir); err != nil {
+		if err := fileutil.SyncDir(w.dir); err != nil {
 			return removed, fmt.Errorf("wal: purge: %w", err)
 		}
 	}
@@ -589,18 +590,6 @@ func (w *WAL) Close() error {
 	w.tail = nil
 	if lerr := w.lock.Close(); err == nil {
 		err = lerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }
