@@ -276,7 +276,11 @@ func TestLabPreflightFailures(t *testing.T) {
 		if err := h.SetLink(false); err != nil {
 			t.Fatal(err)
 		}
-		defer h.SetLink(true)
+		defer func() {
+			if err := h.SetLink(true); err != nil {
+				t.Fatal(err)
+			}
+		}()
 		_, err := Apply(ctx, p, e.options())
 		var pe *PreflightError
 		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "infra2: cannot connect to root@10.0.1.12:22") {

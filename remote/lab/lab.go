@@ -317,7 +317,28 @@ func (h *Host) SetLink(up bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: link %s: %w: %s", h.Name, state, err, out)
 	}
-	return nil
+	if !up {
+		return nil
+	}
+	// While the cable was out the parent's ARP entry for the host went to
+	// FAILED, and connects fail with "no route to host" until it is resolved
+	// again. Forget it and return only once sshd answers, so a test that plugs
+	// a host back in can use it at once.
+	_ = exec.Command("ip", "-n", h.lab.Name, "neigh", "flush", "to", h.IP).Run()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := h.lab.Dial(ctx, "tcp", h.Addr())
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: link up but sshd unreachable after 10 s: %w", h.Name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // KillSessions kills sshd's per-connection processes on h, which cuts every
