@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Tests start real member processes; two packages at a time fits a 2-core machine.
 TESTFLAGS ?= -race -timeout 25m -p 2
 
-.PHONY: all build node-assets test lint run bench fuzz clean upstream
+.PHONY: all build node-assets test lint run bench fuzz clean upstream system-deps
 
 all: build
 
@@ -25,7 +25,11 @@ node-assets:
 upstream:
 	testdata/upstream/build.sh
 
-test: build upstream lint
+# System programs the tests drive (sshd, iproute2, tmux, dnsmasq, ...), installed when missing.
+system-deps:
+	scripts/system-deps.sh
+
+test: system-deps build upstream lint
 	$(GO) test $(TESTFLAGS) ./...
 
 lint:
