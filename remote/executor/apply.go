@@ -212,8 +212,10 @@ func (s *session) preflight(ctx context.Context) []facts.Problem {
 			Layout: h.hp.Layout, Bundled: s.q.Spec.Node.Binary == plan.BinaryBundled,
 		})...)
 	}
+	problems = append(problems, checkCertificates(s.p, s.opts.BaseDir)...)
 	if len(s.hosts) > 0 && !hasFatal(problems) {
 		problems = append(problems, checkDiscovery(ctx, s.q, s.hosts[0].t)...)
+		problems = append(problems, checkDNS(ctx, s.q, s.hosts[0].t, s.opts.DNSServer)...)
 	}
 	sortProblems(problems)
 	return problems

@@ -78,6 +78,10 @@ type Options struct {
 	// from the plan (auto TLS: the members' own certificates are not
 	// verifiable, so they are not verified).
 	HealthTLS *tls.Config
+	// DNSServer is the nameserver (host or host:port) the dns-srv preflight
+	// asks from the first host; "" means the one in that host's
+	// /etc/resolv.conf, which the members use too.
+	DNSServer string
 }
 
 // Summary is what Confirm is shown.
