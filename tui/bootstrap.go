@@ -2,13 +2,13 @@ package tui
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"etcdctl-wizard/plan"
+	"etcdctl-wizard/plan/dnscheck"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -55,10 +55,7 @@ type bootScreen struct {
 }
 
 // Resolver is the part of net.Resolver the DNS SRV check uses.
-type Resolver interface {
-	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
-	LookupHost(ctx context.Context, host string) ([]string, error)
-}
+type Resolver = dnscheck.Resolver
 
 // tokenMsg is a discovery token created on request.
 type tokenMsg struct {
@@ -107,68 +104,28 @@ type dnsCheckMsg struct {
 	ok    bool
 }
 
-// checkDNS looks up every record the plan needs and says which are
-// published: an SRV record when its name lists the target and port, an A
-// record when the name resolves to the address.
+// checkDNS looks up every record the plan needs (plan/dnscheck) and says
+// which are published as the plan needs them.
 func checkDNS(m *Model) tea.Cmd {
 	r := m.opts.Resolver
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	q := m.p.WithDefaults()
-	server, client := q.SRVRecords()
-	type aRec struct{ name, ip string }
-	var as []aRec
-	for _, mem := range q.Spec.Members {
-		if mem.Hostname != "" {
-			as = append(as, aRec{mem.Hostname, mem.IP})
-		}
-	}
-	ctx := m.ctx
+	p, ctx := m.p, m.ctx
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		out := dnsCheckMsg{ok: true}
-		srvs := map[string][]*net.SRV{}
-		for _, rec := range append(server, client...) {
-			got, ok := srvs[rec.Name]
-			if !ok {
-				_, got, _ = r.LookupSRV(ctx, "", "", rec.Name)
-				srvs[rec.Name] = got
+		for _, rec := range dnscheck.Check(ctx, p, r).Records {
+			if rec.OK() {
+				out.lines = append(out.lines, "✓ "+rec.String())
+				continue
 			}
-			found := false
-			for _, g := range got {
-				if strings.EqualFold(strings.TrimSuffix(g.Target, "."), strings.TrimSuffix(rec.Target, ".")) && int(g.Port) == rec.Port {
-					found = true
-				}
-			}
-			out.add(found, fmt.Sprintf("SRV %s %d %s", rec.Name, rec.Port, rec.Target))
-		}
-		for _, a := range as {
-			addrs, err := r.LookupHost(ctx, a.name)
-			found := false
-			for _, ad := range addrs {
-				if net.ParseIP(ad).Equal(net.ParseIP(a.ip)) {
-					found = true
-				}
-			}
-			line := fmt.Sprintf("A   %s %s", a.name, a.ip)
-			if !found && err == nil {
-				line += " (resolves to " + strings.Join(addrs, ", ") + ")"
-			}
-			out.add(found, line)
+			out.ok = false
+			out.lines = append(out.lines, "✗ "+rec.Problem)
 		}
 		return out
 	}
-}
-
-func (d *dnsCheckMsg) add(found bool, what string) {
-	if found {
-		d.lines = append(d.lines, "✓ "+what)
-		return
-	}
-	d.ok = false
-	d.lines = append(d.lines, "✗ missing: "+what)
 }
 
 func newBootScreen(m *Model) bootScreen {

@@ -387,11 +387,11 @@ func TestDNSLiveCheck(t *testing.T) {
 	mustContain(t, view(m), "looking up the records")
 	m.Update(cmd())
 	mustContain(t, view(m),
-		"✓ SRV _etcd-server._tcp.example.com. 2380 infra0.example.com.",
-		"✗ missing: SRV _etcd-client._tcp.example.com. 2379 infra0.example.com.",
-		"✓ A   infra0.example.com 10.0.1.10",
-		"✗ missing: A   infra1.example.com 10.0.1.11 (resolves to 10.0.1.99)",
-		"✗ missing: A   infra2.example.com 10.0.1.12")
+		"✓ SRV  _etcd-server._tcp.example.com. infra0.example.com.:2380",
+		"✗ missing: looking up _etcd-client._tcp.example.com. failed (no such name)",
+		"✓ A    infra0.example.com 10.0.1.10",
+		"✗ infra1.example.com resolves to 10.0.1.99, not to infra1's address 10.0.1.11",
+		"✗ missing: infra2.example.com does not resolve (no such name)")
 	// A change to the answers drops the stale check.
 	press(m, "e", "<ctrl+u>", "example.org", "<enter>")
 	mustNotContain(t, view(m), "Live check")

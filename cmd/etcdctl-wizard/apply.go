@@ -29,6 +29,7 @@ type applyOptions struct {
 	parallel      int
 	stepTimeout   time.Duration
 	healthTimeout time.Duration
+	dnsServer     string
 }
 
 func newApplyCmd() *cobra.Command {
@@ -53,6 +54,7 @@ applying an unchanged plan again changes and restarts nothing, and an interrupte
 	f.IntVar(&o.parallel, "parallel", 10, "hosts changed at once")
 	f.DurationVar(&o.stepTimeout, "step-timeout", defaultStepTimeout, "time limit of one step on one host")
 	f.DurationVar(&o.healthTimeout, "health-timeout", defaultHealthTimeout, "time limit for the members and the cluster to become healthy")
+	f.StringVar(&o.dnsServer, "dns-server", "", "dns-srv plans: the DNS server the preflight asks from the first host (default: the one in its /etc/resolv.conf)")
 	return cmd
 }
 
@@ -94,7 +96,7 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o 
 	if err != nil {
 		return err
 	}
-	opts.Events, opts.Parallel, opts.StepTimeout, opts.HealthTimeout = sink, o.parallel, o.stepTimeout, o.healthTimeout
+	opts.Events, opts.Parallel, opts.StepTimeout, opts.HealthTimeout, opts.DNSServer = sink, o.parallel, o.stepTimeout, o.healthTimeout, o.dnsServer
 	if !o.yes {
 		opts.Confirm = func(s executor.Summary) (bool, error) {
 			fmt.Fprint(stderr, summaryText(s))

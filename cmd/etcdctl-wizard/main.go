@@ -62,7 +62,7 @@ that apply runs.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
 	})
-	root.AddCommand(newVersionCmd(), newPlanCmd(), newCertsCmd(), newDiscoveryCmd())
+	root.AddCommand(newVersionCmd(), newPlanCmd(), newCertsCmd(), newDiscoveryCmd(), newDNSCmd())
 	root.AddCommand(newApplyCmd(), newStatusCmd(), newLogsCmd(), newResetCmd(), newSandboxCmd())
 	wireWizard(root, stdin, stdout, stderr)
 	return root
