@@ -196,7 +196,9 @@ func (s *applyScreen) event(m *Model, msg applyEventMsg) tea.Cmd {
 			r.ended = ev.Time
 		}
 	}
-	if ev.Host == "" && !ev.Final && ev.Step != "" {
+	// The run as a whole: its steps, and its infos and warnings (such as a
+	// discovery token's registrations), which come with a log line only.
+	if ev.Host == "" && !ev.Final && (ev.Step != "" || len(ev.Log) > 0) {
 		s.overall = fmt.Sprintf("%s: %s", ev.Step, ev.State)
 		if len(ev.Log) > 0 {
 			s.overall = strings.Join(ev.Log, "; ")

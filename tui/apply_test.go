@@ -132,6 +132,10 @@ func TestApplyRowsProgressAndFailure(t *testing.T) {
 	}
 	v := view(m)
 	mustContain(t, v, "member0    upload binary", "########........  50%", "3s", "member1    env file                 done")
+	// A note on the run as a whole (what the applier makes of an executor
+	// info event such as a discovery token's registrations) is shown.
+	m.Update(applyEventMsg{Event{Time: t0, Log: []string{"info: discovery: 1 of 3 members registered: member1"}, Progress: -1}, true, m.apply.run})
+	mustContain(t, view(m), "info: discovery: 1 of 3 members registered: member1")
 	m.Update(statusMsg{ClusterStatus{Leader: "", Members: []MemberStatus{{Name: "member1", Endpoint: "http://127.0.0.1:22479", Err: "connection refused"}}}, true, m.apply.run})
 	mustContain(t, view(m), "leader none", "unhealthy connection refused")
 	// Cancel asks first.

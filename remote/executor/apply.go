@@ -104,6 +104,10 @@ func Apply(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if err := joinHostErrors(s.hosts, errs); err != nil {
 		return s.result(), err
 	}
+	if d := newDiscoveryToken(s.q, s.hosts[0].t); d != nil && s.fresh() {
+		stop := s.followRegistrations(ctx, d, 200*time.Millisecond)
+		defer stop()
+	}
 	if err := s.startAll(ctx, j); err != nil {
 		return s.result(), err
 	}
@@ -214,11 +218,22 @@ func (s *session) preflight(ctx context.Context) []facts.Problem {
 	}
 	problems = append(problems, checkCertificates(s.p, s.opts.BaseDir)...)
 	if len(s.hosts) > 0 && !hasFatal(problems) {
-		problems = append(problems, checkDiscovery(ctx, s.q, s.hosts[0].t)...)
+		problems = append(problems, checkDiscovery(ctx, s.q, s.hosts[0].t, s.fresh())...)
 		problems = append(problems, checkDNS(ctx, s.q, s.hosts[0].t, s.opts.DNSServer)...)
 	}
 	sortProblems(problems)
 	return problems
+}
+
+// fresh reports whether the cluster is still to bootstrap: no host holds
+// this plan's member data yet.
+func (s *session) fresh() bool {
+	for _, h := range s.hosts {
+		if h.facts != nil && h.facts.DataState(h.hp.ClusterID, h.hp.Member) == facts.DataSame {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSources makes sure every local file the steps upload exists.

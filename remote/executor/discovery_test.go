@@ -51,7 +51,7 @@ func TestCheckDiscovery(t *testing.T) {
 	} {
 		t.Run(tc.token, func(t *testing.T) {
 			p.Spec.Bootstrap.Discovery.URL = base + tc.token
-			problems := checkDiscovery(context.Background(), p.WithDefaults(), tr)
+			problems := checkDiscovery(context.Background(), p.WithDefaults(), tr, true)
 			if tc.want == "" {
 				if len(problems) != 0 {
 					t.Fatalf("a good token was refused: %v", problems)
@@ -62,5 +62,11 @@ func TestCheckDiscovery(t *testing.T) {
 				t.Fatalf("problems %v, want one fatal containing %q", problems, tc.want)
 			}
 		})
+	}
+	// Members that hold their data ignore the token: a used token is no
+	// reason to refuse a re-apply.
+	p.Spec.Bootstrap.Discovery.URL = base + "used"
+	if problems := checkDiscovery(context.Background(), p.WithDefaults(), tr, false); len(problems) != 0 {
+		t.Fatalf("re-apply of a bootstrapped cluster refused: %v", problems)
 	}
 }

@@ -255,10 +255,14 @@ func TestLabApplyNoneReapplyReset(t *testing.T) {
 	}
 }
 
-// hostsUntouched fails when any lab host got a file from apply.
-func (e *labEnv) hostsUntouched(t testing.TB) {
+// hostsUntouched fails when any of hosts (all lab hosts when none are
+// given) got a file from apply.
+func (e *labEnv) hostsUntouched(t testing.TB, hosts ...*lab.Host) {
 	t.Helper()
-	for _, h := range e.lab.Hosts {
+	if len(hosts) == 0 {
+		hosts = e.lab.Hosts
+	}
+	for _, h := range hosts {
 		out := h.MustExec(t, `for p in /usr/local/bin/etcd-node /etc/etcd /var/lib/etcd /run/etcd-node.pid /var/log/etcd-node.log; do [ -e $p ] && echo $p; done; true`)
 		if s := strings.TrimSpace(out); s != "" {
 			t.Errorf("%s was changed: %s", h.Name, s)
