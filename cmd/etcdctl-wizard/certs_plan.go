@@ -42,8 +42,13 @@ func loadPlanCerts(stdin io.Reader, file, dirFlag string) (*planCerts, error) {
 		return nil, fmt.Errorf("%s: spec.tls.mode is %q: certificates are made for mode %q only", file, q.Spec.TLS.Mode, plan.TLSSelfSigned)
 	}
 	pc := &planCerts{file: file, cluster: q.Metadata.Name, dir: dirFlag}
-	if pc.dir == "" {
+	if pc.dir == "" && q.Spec.TLS.Dir != "" {
+		// The plan's own path is relative to its folder; --dir, typed by
+		// the operator, to the working directory.
 		pc.dir = q.Spec.TLS.Dir
+		if !filepath.IsAbs(pc.dir) {
+			pc.dir = filepath.Join(planDir(file), pc.dir)
+		}
 	}
 	if pc.dir == "" {
 		return nil, fmt.Errorf("%s: spec.tls.dir is empty: set it or give --dir", file)

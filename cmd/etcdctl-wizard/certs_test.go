@@ -255,6 +255,12 @@ func TestCertsFromPlan(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "infra2-peer.crt: the plan needs the peer certificate for infra2 but it does not exist; run `etcdctl-wizard certs issue -f") {
 		t.Errorf("check -f with a missing member file: exit %d\n%s", code, out)
 	}
+	// Without --dir, the plan's spec.tls.dir (./pki) is taken from the plan
+	// file's folder, not from the working directory (this package's).
+	code2, out2, _ := runCLI(t, "", "certs", "check", "-f", srvFile)
+	if code2 != code || out2 != out {
+		t.Errorf("check -f without --dir: exit %d\n%s\nwant exit %d\n%s", code2, out2, code, out)
+	}
 }
 
 func TestCertsFromPlanErrors(t *testing.T) {

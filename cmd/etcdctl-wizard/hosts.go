@@ -149,9 +149,11 @@ func (o *hostFlags) executorOptions(p *prompter) (executor.Options, error) {
 			return remote.DialSSH(ctx, so)
 		},
 		NodeBinary: o.nodeBinaryFunc(),
+		// Relative file sources (spec.tls.dir, spec.node.binary) are
+		// relative to the plan file's folder, as in plan validate, certs
+		// and the wizard: a plan means the same wherever it is run from.
+		BaseDir: planDir(o.file),
 	}
-	// Relative file sources (spec.tls.dir, spec.node.binary) are relative to
-	// the working directory, as for certs issue -f.
 	return opts, nil
 }
 
