@@ -36,7 +36,7 @@ func newDiscoveryNewCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&service, "service", "", "the discovery service, e.g. http://10.0.0.5:2379 (required)")
+	cmd.Flags().StringVar(&service, "service", "", "the discovery service (required): a base URL serving /new, e.g. http://10.0.0.5:2379,\nor a v2 keys folder to create the token in, e.g. http://10.0.0.5:2379/v2/keys/discovery")
 	cmd.Flags().IntVar(&size, "size", 3, "the number of members the token expects")
 	_ = cmd.MarkFlagRequired("service")
 	return cmd
