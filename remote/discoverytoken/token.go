@@ -4,9 +4,9 @@
 package discoverytoken
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
