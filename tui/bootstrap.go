@@ -149,7 +149,7 @@ func newBootScreen(m *Model) bootScreen {
 		{id: "discURL", label: "Discovery URL", value: b.Discovery.URL, input: newInput(""),
 			note: "e.g. https://discovery.example.com/v2/keys/discovery/<token>"},
 		{id: "discService", label: "Or new token at", input: newInput(""),
-			note: "a running cluster's URL (or https://discovery.etcd.io), then press t"},
+			note: "an etcd-node cluster's URL, its /v2/keys/discovery folder or https://discovery.etcd.io; then press t"},
 		{id: "discSize", label: "Expected size", value: size, input: newInput(""),
 			note: "empty: the number of hosts"},
 		{id: "srvDomain", label: "DNS domain", value: b.DNSSRV.Domain, input: newInput(""),
