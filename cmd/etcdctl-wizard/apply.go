@@ -123,6 +123,11 @@ func ensureCertificates(stdin io.Reader, w io.Writer, file string) error {
 	none := func(string) bool { return false }
 	base := certsIssueOptions{file: file, loopback: true, validity: "1y"}
 	if err := runCertsIssue(stdin, w, base, none); err != nil {
+		var me *misfitError
+		if errors.As(err, &me) {
+			return fmt.Errorf("certificates that the plan's members would not accept; no host was changed:\n%s\nreplace them with `etcdctl-wizard certs issue -f %s --force`, then apply again",
+				strings.Join(me.files, "\n"), file)
+		}
 		return fmt.Errorf("certificates: %w", err)
 	}
 	base.client = "etcdctl-wizard"

@@ -190,12 +190,20 @@ func runCertsIssue(stdin io.Reader, w io.Writer, o certsIssueOptions, changed fu
 	// Judge every existing file before writing anything, so a refusal
 	// leaves the directory as it was.
 	var keep []bool
+	misfits := &misfitError{}
 	for _, t := range targets {
 		k, err := keepExisting(o, t)
-		if err != nil {
+		var me *misfitError
+		switch {
+		case errors.As(err, &me):
+			misfits.files = append(misfits.files, me.files...)
+		case err != nil:
 			return err
 		}
 		keep = append(keep, k)
+	}
+	if len(misfits.files) > 0 {
+		return misfits
 	}
 	for i, t := range targets {
 		crt, key := t.base+".crt", t.base+".key"
@@ -304,14 +312,27 @@ func keepExisting(o certsIssueOptions, t issueTarget) (bool, error) {
 		return true, nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s already exists and does not fit the request:\n", crt)
+	fmt.Fprintf(&b, "%s already exists and does not fit the request:", crt)
 	for _, p := range probs {
 		// The problem's own fix would say "reissue": that is what
 		// --force does.
-		fmt.Fprintf(&b, "  %s: %s\n", filepath.Base(p.File), p.Message)
+		fmt.Fprintf(&b, "\n  %s: %s", filepath.Base(p.File), p.Message)
 	}
-	b.WriteString("use --force to replace it")
-	return false, errors.New(b.String())
+	return false, &misfitError{files: []string{b.String()}}
+}
+
+// misfitError lists existing certificates that do not fit what is asked
+// for; nothing was written.
+type misfitError struct {
+	files []string // one text per file: its name and its problems
+}
+
+func (e *misfitError) Error() string {
+	it := "it"
+	if len(e.files) > 1 {
+		it = "them"
+	}
+	return strings.Join(e.files, "\n") + "\nuse --force to replace " + it
 }
 
 func certsFileExists(path string) bool {

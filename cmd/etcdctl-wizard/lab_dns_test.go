@@ -141,7 +141,8 @@ func TestLabDNS(t *testing.T) {
 			t.Fatalf("the static plan's certificate already has example.com: %v", dns)
 		}
 		out, err := c.onHosts(planFile, "apply", "--yes", "--node-binary", c.node)
-		if err == nil || !strings.Contains(out, "infra0-peer.crt: does not cover DNS name example.com") {
+		if err == nil || !strings.Contains(out, "no host was changed") || strings.Count(out, "does not cover DNS name example.com") != 6 ||
+			!strings.Contains(out, "replace them with `etcdctl-wizard certs issue -f "+planFile+" --force`") {
 			t.Fatalf("apply with certificates lacking the domain: %v\n%s", err, out)
 		}
 		if after, _ := os.ReadFile(peer); string(after) != string(before) {
