@@ -28,8 +28,8 @@ const (
 	upgradeProtocol = "etcd-node-raft/1"
 )
 
-// Handler serves the peer port: raft streams, snapshots, /members and
-// /version.
+// Handler serves the peer port: raft streams, snapshots, /members,
+// /version and forwarded member promotions.
 func (t *Transport) Handler() http.Handler { return t.handler }
 
 func (t *Transport) newHandler() http.Handler {
@@ -38,6 +38,7 @@ func (t *Transport) newHandler() http.Handler {
 	mux.HandleFunc("POST /raft/snapshot", t.serveSnapshot)
 	mux.HandleFunc("GET /members", t.serveMembers)
 	mux.HandleFunc("GET /version", t.serveVersion)
+	mux.HandleFunc("POST /members/promote/{id}", t.servePromote)
 	return mux
 }
 

@@ -37,6 +37,7 @@ type fakeRaft struct {
 	unreachable map[uint64]int
 	snaps       []snapReport
 	onProcess   func(m *raftpb.Message) // optional hook, called unlocked
+	promote     func(id uint64) error   // optional hook for PromoteMember
 }
 
 func newFakeRaft() *fakeRaft {
@@ -70,6 +71,13 @@ func (f *fakeRaft) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	f.mu.Lock()
 	f.snaps = append(f.snaps, snapReport{id, status})
 	f.mu.Unlock()
+}
+
+func (f *fakeRaft) PromoteMember(_ context.Context, id uint64) error {
+	if f.promote != nil {
+		return f.promote(id)
+	}
+	return errors.New("no promote hook")
 }
 
 func (f *fakeRaft) setRemoved(id uint64) {

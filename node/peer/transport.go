@@ -51,6 +51,10 @@ type Raft interface {
 	ReportUnreachable(id uint64)
 	// ReportSnapshot tells raft how sending a snapshot to id ended.
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	// PromoteMember promotes the learner id for a member that forwarded
+	// the request (see promote.go); it does not forward again. A
+	// *PromoteError sets the answer's status.
+	PromoteMember(ctx context.Context, id uint64) error
 }
 
 // MemberInfo is one element of the GET /members answer, shaped like

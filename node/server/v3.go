@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -13,10 +14,13 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"etcdctl-wizard/node/config"
 	"etcdctl-wizard/node/mvcc"
+	"etcdctl-wizard/node/peer"
 	"etcdctl-wizard/node/version"
 )
 
@@ -289,13 +293,92 @@ func (s *Server) MemberUpdate(ctx context.Context, id uint64, peerURLs []string)
 
 // MemberPromote makes an in-sync learner a voter. Only the leader knows
 // whether the learner is in sync.
+// MemberPromote promotes the learner id. Only the leader can (see
+// peer/promote.go); a follower forwards the request to it.
 func (s *Server) MemberPromote(ctx context.Context, id uint64) error {
+	if err := s.waitLeader(ctx); err != nil {
+		return err
+	}
+	if lead := s.lead.Load(); lead != s.id {
+		return s.forwardPromote(ctx, lead, id)
+	}
+	return s.promoteAsLeader(ctx, id)
+}
+
+// forwardPromote asks the leader to promote id and turns its refusal back
+// into etcd's error.
+func (s *Server) forwardPromote(ctx context.Context, lead, id uint64) error {
+	if _, err := s.promotable(id); err != nil {
+		return err
+	}
+	leader := s.cluster.get(lead)
+	if leader == nil {
+		return rpctypes.ErrGRPCNotLeader
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
+	defer cancel()
+	var errs []error
+	for _, u := range leader.PeerURLs {
+		err := peer.PromoteMember(ctx, s.peerClient(s.requestTimeout()), u, s.clusterID.Load(), s.id, id)
+		var pe *peer.PromoteError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &pe):
+			return promoteErrorFromText(pe.Message)
+		}
+		errs = append(errs, err)
+	}
+	return status.Errorf(codes.Unavailable, "forwarding the promote to the leader %s: %v", idHex(lead), errors.Join(errs...))
+}
+
+// promoteErrors are the etcd errors a promote can end with.
+var promoteErrors = []error{rpctypes.ErrGRPCLearnerNotReady, rpctypes.ErrGRPCMemberNotLearner, rpctypes.ErrGRPCMemberNotFound, rpctypes.ErrGRPCNotLeader}
+
+func promoteErrorFromText(msg string) error {
+	for _, e := range promoteErrors {
+		if rpctypes.ErrorDesc(e) == msg {
+			return e
+		}
+	}
+	return status.Error(codes.Unknown, msg)
+}
+
+// PromoteMember runs a promote forwarded by a follower.
+func (r *raftAdapter) PromoteMember(ctx context.Context, id uint64) error {
+	err := (*Server)(r).promoteAsLeader(ctx, id)
+	if err == nil {
+		return nil
+	}
+	code := http.StatusInternalServerError
+	switch err {
+	case rpctypes.ErrGRPCLearnerNotReady, rpctypes.ErrGRPCMemberNotLearner:
+		code = http.StatusPreconditionFailed
+	case rpctypes.ErrGRPCMemberNotFound:
+		code = http.StatusNotFound
+	case rpctypes.ErrGRPCNotLeader:
+		code = http.StatusServiceUnavailable
+	}
+	return &peer.PromoteError{Status: code, Message: rpctypes.ErrorDesc(err)}
+}
+
+// promotable returns a copy of learner id, or the error for what no
+// leader would promote.
+func (s *Server) promotable(id uint64) (*Member, error) {
 	m := s.cluster.get(id)
 	if m == nil {
-		return rpctypes.ErrGRPCMemberNotFound
+		return nil, rpctypes.ErrGRPCMemberNotFound
 	}
 	if !m.IsLearner {
-		return rpctypes.ErrGRPCMemberNotLearner
+		return nil, rpctypes.ErrGRPCMemberNotLearner
+	}
+	return m, nil
+}
+
+func (s *Server) promoteAsLeader(ctx context.Context, id uint64) error {
+	m, err := s.promotable(id)
+	if err != nil {
+		return err
 	}
 	if s.lead.Load() != s.id {
 		return rpctypes.ErrGRPCNotLeader
@@ -305,7 +388,7 @@ func (s *Server) MemberPromote(ctx context.Context, id uint64) error {
 	if pr, ok := st.Progress[id]; !ok || float64(pr.Match) < 0.9*float64(leaderMatch) {
 		return rpctypes.ErrGRPCLearnerNotReady
 	}
-	m.IsPromote = true
+	m.IsPromote = true // on the copy get returned: the member changes when the conf change applies
 	m.IsLearner = false
 	return s.proposeConfChange(ctx, raftpb.ConfChangeAddNode, id, m)
 }
