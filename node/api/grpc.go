@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"etcdctl-wizard/node/server"
+	"etcdctl-wizard/node/watch"
 )
 
 // NewGRPCServer registers the etcd v3 services of member s.
@@ -27,7 +28,17 @@ func NewGRPCServer(s *server.Server, maxRequestBytes int, opts ...grpc.ServerOpt
 	pb.RegisterKVServer(g, &kvServer{s: s})
 	pb.RegisterClusterServer(g, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(g, &maintenanceServer{s: s})
-	pb.RegisterWatchServer(g, &pb.UnimplementedWatchServer{})
+	pb.RegisterWatchServer(g, watch.NewServer(s.Watches(), watch.ServerOptions{
+		Header: func(rev int64) *pb.ResponseHeader { return s.Header(&pb.ResponseHeader{Revision: rev}) },
+		Refuse: func() error {
+			if s.IsLearner() {
+				return rpctypes.ErrGRPCNotSupportedForLearner
+			}
+			return nil
+		},
+		Leader:          s.Leader,
+		MaxRequestBytes: maxRequestBytes,
+	}))
 	pb.RegisterLeaseServer(g, &pb.UnimplementedLeaseServer{})
 	pb.RegisterAuthServer(g, &pb.UnimplementedAuthServer{})
 	hs := health.NewServer()

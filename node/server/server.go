@@ -24,6 +24,7 @@ import (
 	"etcdctl-wizard/node/peer"
 	"etcdctl-wizard/node/snap"
 	"etcdctl-wizard/node/wal"
+	"etcdctl-wizard/node/watch"
 )
 
 // Options are the knobs of a member beyond its etcd configuration.
@@ -90,6 +91,7 @@ type Server struct {
 	writeMu        sync.Mutex
 	writeListeners []func(events []*mvccpb.Event) // see AddWriteListener
 	resetListeners []func(rev int64)              // see AddResetListener
+	watches        *watch.Hub                     // see initWatch
 
 	fresh          bool          // bootstrapping a new cluster (no WAL, state new)
 	bootstrapPeers []uint64      // the members of a new cluster, this one included
@@ -152,6 +154,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	s.reqIDs = newIDGenerator(s.id, time.Now())
 	s.registerServerGauges()
 	s.reads = newReadIndexer(s)
+	s.initWatch()
 	return s, nil
 }
 
@@ -447,6 +450,7 @@ func (s *Server) Start() {
 	go s.advanceElectionTicks()
 	go s.run()
 	go s.reads.run()
+	go s.watches.Run(s.stopc)
 	go s.publish()
 }
 
