@@ -4,8 +4,9 @@
 //
 // Workload (the published etcd performance setup, scaled to one machine): puts of sequential
 // 8-byte keys with 256-byte values at 1 and 64 concurrent clients (1 and 16 connections), then
-// linearizable Range of one key at the same concurrencies, all sent to the leader; RSS of every
-// member idle and after the cluster holds --fill-keys keys.
+// linearizable Range of one key at the same concurrencies, all sent to the leader; the time from
+// a put on the leader to its event at a watcher on a follower; RSS of every member idle and after
+// the cluster holds --fill-keys keys.
 package main
 
 import (
@@ -47,6 +48,7 @@ type options struct {
 	maxConns  int           // connections are min(clients, maxConns)
 	rounds    int           // each phase alternates between the clusters this many times
 	fillKeys  int           // keys the cluster holds before the loaded RSS is read
+	watchOps  int           // puts timed from the put to the event on a follower's watcher
 	valueSize int
 	dataRoot  string // parent of the temp dir holding both clusters' data
 	keep      bool   // keep data dirs and logs
@@ -64,6 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxConns, "max-conns", 16, "connections per phase are min(clients, max-conns)")
 	fs.IntVar(&o.rounds, "rounds", 4, "split each phase into this many rounds alternating between the clusters")
 	fs.IntVar(&o.fillKeys, "fill-keys", 100000, "keys written before the loaded RSS is read")
+	fs.IntVar(&o.watchOps, "watch-ops", 1000, "puts timed to their watch event on a follower (0: skip)")
 	fs.IntVar(&o.valueSize, "value-size", 256, "value size in bytes")
 	fs.StringVar(&o.dataRoot, "data-root", "", "folder for the clusters' data dirs (default: the system temp dir)")
 	fs.BoolVar(&o.keep, "keep", false, "keep data dirs and member logs")
@@ -86,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-max-conns must be at least 1, got %d", o.maxConns)
 	case o.rounds < 1:
 		return o, fmt.Errorf("-rounds must be at least 1, got %d", o.rounds)
+	case o.watchOps < 0:
+		return o, fmt.Errorf("-watch-ops must not be negative, got %d", o.watchOps)
 	case o.fillKeys < 0:
 		return o, fmt.Errorf("-fill-keys must not be negative, got %d", o.fillKeys)
 	case o.valueSize < 1:

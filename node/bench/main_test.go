@@ -22,7 +22,7 @@ func TestBenchUpstreamVsUpstream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, progress bytes.Buffer
-	args := []string{"-ours", etcd, "-upstream", etcd, "-ops", "200", "-fill-keys", "900", "-data-root", t.TempDir()}
+	args := []string{"-ours", etcd, "-upstream", etcd, "-ops", "200", "-watch-ops", "40", "-fill-keys", "900", "-data-root", t.TempDir()}
 	if err := run(ctx, args, &out, &progress); err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -45,6 +45,7 @@ func TestBenchUpstreamVsUpstream(t *testing.T) {
 			want = append(want, op+" "+c+" (ops/s)", op+" "+c+" p50 (ms)", op+" "+c+" p99 (ms)")
 		}
 	}
+	want = append(want, "put to watch event on a follower p50 (ms)", "put to watch event on a follower p99 (ms)")
 	for _, role := range []string{"leader", "follower 1", "follower 2"} {
 		want = append(want, "RSS idle, "+role+" (MiB)", "RSS after 900 keys, "+role+" (MiB)")
 	}
@@ -86,6 +87,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-ops", "-1"}, "must not be negative"},
 		{[]string{"-max-conns", "0"}, "-max-conns"},
 		{[]string{"-fill-keys", "-5"}, "-fill-keys"},
+		{[]string{"-watch-ops", "-1"}, "-watch-ops"},
 		{[]string{"-rounds", "0"}, "-rounds"},
 		{[]string{"-value-size", "0"}, "-value-size"},
 		{[]string{"-nope"}, "flag provided but not defined"},

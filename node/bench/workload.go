@@ -146,6 +146,27 @@ func measure(ctx context.Context, o options, targets []*target, progress io.Writ
 				t.label, name, r.ops, r.elapsed.Round(time.Millisecond), r.opsPerSec(), r.percentile(50), r.percentile(99))
 		}
 	}
+	if o.watchOps > 0 {
+		acc := make([]loadResult, len(targets))
+		for r := range rounds {
+			for k := range targets {
+				i := (k + r) % len(targets)
+				res, err := targets[i].watchLatency(ctx, max(1, o.watchOps/rounds))
+				if err != nil {
+					return fmt.Errorf("%s: put to watch event: %w", targets[i].label, withLogs(err, targets[i].c))
+				}
+				acc[i] = acc[i].merge(res)
+			}
+		}
+		for i, t := range targets {
+			r := acc[i]
+			t.res.load = append(t.res.load,
+				metric{name: "put to watch event on a follower p50 (ms)", value: r.percentile(50)},
+				metric{name: "put to watch event on a follower p99 (ms)", value: r.percentile(99)})
+			fmt.Fprintf(progress, "%s: put to watch event on a follower: %d events, p50 %.2f ms, p99 %.2f ms\n",
+				t.label, r.ops, r.percentile(50), r.percentile(99))
+		}
+	}
 	for _, t := range targets {
 		if missing := int64(o.fillKeys) - t.written; missing > 0 {
 			start := time.Now()
