@@ -118,6 +118,9 @@ func fillTLSFiles(f *TLSFiles) {
 }
 
 // clone deep-copies p: the maps and slices are not shared.
+// Clone returns a deep copy of p as written (no defaults filled in).
+func (p *Plan) Clone() *Plan { return p.clone() }
+
 func (p *Plan) clone() *Plan {
 	q := *p
 	if p.Spec.Node.DataDir != nil {

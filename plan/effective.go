@@ -167,8 +167,18 @@ func (p *Plan) memberConfig(i int) MemberConfig {
 	advClient := hostURL(scheme, p.advertiseHost(&m), m.ClientPort)
 
 	add("name", m.Name, memberPath(i, "name"))
-	switch s.Bootstrap.Mode {
-	case ModeDNSSRV:
+	switch {
+	case m.Join:
+		// A member added at runtime joins the running cluster the way
+		// etcd's member add prints it, whatever the bootstrap mode: a used
+		// discovery token or the SRV records cannot bootstrap it.
+		add("initial-advertise-peer-urls", advPeer, advField)
+		add("listen-peer-urls", listenPeer, listenField)
+		add("listen-client-urls", listenClient, listenField)
+		add("advertise-client-urls", advClient, advField)
+		add("initial-cluster", p.initialCluster(), "spec.members")
+		add("initial-cluster-state", "existing", memberPath(i, "join"))
+	case s.Bootstrap.Mode == ModeDNSSRV:
 		// The guide's DNS example lists the flags in this order.
 		add("discovery-srv", s.Bootstrap.DNSSRV.Domain, "spec.bootstrap.dnsSRV.domain")
 		if s.Bootstrap.DNSSRV.ServiceName != "" {

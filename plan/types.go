@@ -59,11 +59,17 @@ type Metadata struct {
 
 // Spec is the cluster's desired shape.
 type Spec struct {
-	InitialClusterToken string    `yaml:"initialClusterToken,omitempty" json:"initialClusterToken,omitempty"`
-	Bootstrap           Bootstrap `yaml:"bootstrap" json:"bootstrap"`
-	TLS                 TLS       `yaml:"tls" json:"tls"`
-	Node                Node      `yaml:"node" json:"node"`
-	Members             []Member  `yaml:"members" json:"members"`
+	InitialClusterToken string `yaml:"initialClusterToken,omitempty" json:"initialClusterToken,omitempty"`
+	// ClusterID is the ID of the running cluster (hex, as etcdctl prints
+	// it), pinned by member add and member remove: once the membership
+	// changed at runtime, the ID computed from the members and the token
+	// no longer names the cluster the hosts hold. When set it wins over the
+	// computed one; empty means "computed" (a cluster still to bootstrap).
+	ClusterID string    `yaml:"clusterID,omitempty" json:"clusterID,omitempty"`
+	Bootstrap Bootstrap `yaml:"bootstrap" json:"bootstrap"`
+	TLS       TLS       `yaml:"tls" json:"tls"`
+	Node      Node      `yaml:"node" json:"node"`
+	Members   []Member  `yaml:"members" json:"members"`
 }
 
 // Bootstrap says how members find each other the first time.
@@ -137,6 +143,14 @@ type Member struct {
 	PeerPort   int    `yaml:"peerPort,omitempty" json:"peerPort,omitempty"`
 	SSH        SSH    `yaml:"ssh,omitempty" json:"ssh,omitempty"`
 	Transport  string `yaml:"transport,omitempty" json:"transport,omitempty"`
+	// Join marks a member added to the running cluster by runtime
+	// reconfiguration (etcdctl-wizard member add): it starts with
+	// --initial-cluster-state existing and a static --initial-cluster of
+	// every plan member, whatever the bootstrap mode, and never bootstraps.
+	Join bool `yaml:"join,omitempty" json:"join,omitempty"`
+	// MemberID is the ID the cluster assigned to a joined member (hex), as
+	// MemberAdd answered; recorded in the member's data dir marker.
+	MemberID string `yaml:"memberID,omitempty" json:"memberID,omitempty"`
 	// Flags are raw etcd flag overrides (flag name without dashes -> value).
 	// They let imported or hand-edited plans express any command line,
 	// mistakes included, so that validation can judge them.

@@ -97,6 +97,9 @@ const (
 	CodeForeignMember         = "initial-cluster-foreign-member"
 	CodeSharedSSHHost         = "shared-ssh-host"
 	CodeSharedDataDir         = "shared-data-dir"
+	CodeClusterIDInvalid      = "cluster-id-invalid"
+	CodeMemberIDInvalid       = "member-id-invalid"
+	CodeJoinWithoutClusterID  = "join-without-cluster-id"
 )
 
 // MemberIdentity is what a member will be once bootstrapped.
@@ -242,6 +245,7 @@ func (a *analysis) checkStructure() {
 		a.errorf(CodeNoMembers, "", "spec.members", "list at least one member (three or five for fault tolerance)", "spec.members is empty")
 	}
 	a.checkModes()
+	a.checkIdentity()
 	names := map[string]int{}
 	addrs := map[string]string{}
 	sshHosts := map[string]string{}
@@ -341,6 +345,36 @@ func (a *analysis) checkStructure() {
 	a.checkCount()
 }
 
+// checkIdentity checks the IDs a plan pins after runtime reconfiguration.
+func (a *analysis) checkIdentity() {
+	s := &a.q.Spec
+	hexHint := "write the ID in hex as etcdctl and 'etcdctl-wizard member list' print it, e.g. 8e9e05c52164694d"
+	if s.ClusterID != "" {
+		if id, err := config.ParseID(s.ClusterID); err != nil || id == 0 {
+			a.errorf(CodeClusterIDInvalid, "", "spec.clusterID", hexHint+"; remove it for a cluster still to bootstrap",
+				"spec.clusterID %q is not a cluster ID (non-zero hexadecimal)", s.ClusterID)
+		}
+	}
+	for i := range s.Members {
+		m := &s.Members[i]
+		who := displayName(m.Name, i)
+		if m.MemberID != "" {
+			if id, err := config.ParseID(m.MemberID); err != nil || id == 0 {
+				a.errorf(CodeMemberIDInvalid, m.Name, memberPath(i, "memberID"), hexHint,
+					"%s: memberID %q is not a member ID (non-zero hexadecimal)", who, m.MemberID)
+			} else if !m.Join {
+				a.errorf(CodeMemberIDInvalid, m.Name, memberPath(i, "memberID"), "remove memberID: members that bootstrap the cluster get their ID from their peer URLs and the token",
+					"%s: memberID is set but the member does not join a running cluster (join: true)", who)
+			}
+		}
+		if m.Join && s.ClusterID == "" {
+			a.errorf(CodeJoinWithoutClusterID, m.Name, memberPath(i, "join"),
+				"a joining member needs the running cluster it joins: set spec.clusterID (etcdctl-wizard member add does), or remove join to bootstrap a new cluster with it",
+				"%s joins a running cluster (join: true) but spec.clusterID does not say which", who)
+		}
+	}
+}
+
 func validJumpHost(s string) bool {
 	if _, host, ok := strings.Cut(s, "@"); ok {
 		s = host
@@ -378,7 +412,9 @@ func (a *analysis) checkModes() {
 					"spec.bootstrap.discovery.proxy %q is not a proxy URL", d.Proxy)
 			}
 		}
-		if d.Size != 0 && d.Size != len(s.Members) {
+		// The size matters to the bootstrap only: a plan pinned to a
+		// running cluster has grown or shrunk by runtime reconfiguration.
+		if d.Size != 0 && d.Size != len(s.Members) && s.ClusterID == "" {
 			hint := "set size to the member count, or add or remove members"
 			a.errorf(CodeDiscoverySizeMismatch, "", "spec.bootstrap.discovery.size", hint,
 				"spec.bootstrap.discovery.size is %d but the plan has %d members: %s", d.Size, len(s.Members), sizeConsequence(d.Size, len(s.Members)))
@@ -567,11 +603,31 @@ func (a *analysis) checkMembers() {
 		a.memberWarnings(pm)
 	}
 	a.clusterWarnings(parsed)
+	pinned, isPinned := q.PinnedClusterID()
 	for _, pm := range parsed {
-		if pm.boot != nil && !pm.startErr {
-			a.ids = append(a.ids, MemberIdentity{Name: pm.mc.Name, MemberID: pm.boot.LocalID, ClusterID: pm.boot.ClusterID})
+		switch {
+		case pm.startErr:
+		case pm.mc.Member.Join:
+			// The cluster assigned the ID (MemberAdd); the plan records it.
+			id, _ := config.ParseID(pm.mc.Member.MemberID)
+			a.ids = append(a.ids, MemberIdentity{Name: pm.mc.Name, MemberID: id, ClusterID: pinned})
+		case pm.boot != nil:
+			cid := pm.boot.ClusterID
+			if isPinned {
+				cid = pinned
+			}
+			a.ids = append(a.ids, MemberIdentity{Name: pm.mc.Name, MemberID: pm.boot.LocalID, ClusterID: cid})
 		}
 	}
+}
+
+// PinnedClusterID is spec.clusterID parsed, when it is set and valid.
+func (p *Plan) PinnedClusterID() (uint64, bool) {
+	if p.Spec.ClusterID == "" {
+		return 0, false
+	}
+	id, err := config.ParseID(p.Spec.ClusterID)
+	return id, err == nil && id != 0
 }
 
 func (a *analysis) parseError(mc *MemberConfig, err error) {
@@ -747,6 +803,15 @@ func (a *analysis) computeClusterID(pm *parsedMember) {
 // member exits with the guide's "conflicting cluster ID" error.
 func (a *analysis) checkClusterIDs(parsed []*parsedMember) {
 	byName := map[string]*parsedMember{}
+	// A joined member takes the running cluster's ID from its peers: it
+	// forms none, and is no one's evidence of one.
+	var bootstrapping []*parsedMember
+	for _, pm := range parsed {
+		if !pm.mc.Member.Join {
+			bootstrapping = append(bootstrapping, pm)
+		}
+	}
+	parsed = bootstrapping
 	for _, pm := range parsed {
 		if pm.cfg != nil && pm.hasID {
 			if _, ok := byName[pm.cfg.Name]; !ok {
