@@ -18,6 +18,8 @@ var (
 	ErrTooManyOps        = errors.New("etcdserver: too many operations in txn request")
 	ErrDuplicateKey      = errors.New("etcdserver: duplicate key given in txn request")
 	ErrInvalidSortOption = errors.New("etcdserver: invalid sort option")
+	// ErrLeaseNotFound refuses a put with a lease that is not granted.
+	ErrLeaseNotFound = errors.New("etcdserver: requested lease not found")
 	// ErrCorrupt means the index and the backend disagree; the member must stop.
 	ErrCorrupt = errors.New("mvcc: index and backend disagree")
 )
@@ -32,6 +34,7 @@ var grpcErrors = []struct{ err, grpc error }{
 	{ErrTooManyOps, rpctypes.ErrGRPCTooManyOps},
 	{ErrDuplicateKey, rpctypes.ErrGRPCDuplicateKey},
 	{ErrInvalidSortOption, rpctypes.ErrGRPCInvalidSortOption},
+	{ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
 	{ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 }
 

@@ -35,6 +35,9 @@ func (s *Store) Put(idx Index, r *pb.PutRequest) (*pb.PutResponse, error) {
 		if err = CheckPut(r); err != nil {
 			return err
 		}
+		if err = t.checkLease(r); err != nil {
+			return err
+		}
 		resp, err = t.executePut(r)
 		return err
 	})
@@ -176,7 +179,7 @@ func (s *Store) read(fn func(t *txnCtx) error) error {
 // requestErrors are answers to a request, not failures of the store.
 var requestErrors = []error{
 	ErrCompacted, ErrFutureRev, ErrKeyNotFound, ErrEmptyKey, ErrValueProvided,
-	ErrLeaseProvided, ErrTooManyOps, ErrDuplicateKey, ErrInvalidSortOption,
+	ErrLeaseProvided, ErrTooManyOps, ErrDuplicateKey, ErrInvalidSortOption, ErrLeaseNotFound,
 }
 
 func isRequestError(err error) bool {
@@ -198,6 +201,7 @@ func (s *Store) write(idx Index, fn func(t *txnCtx) error) (applied bool, err er
 		return false, s.failed
 	}
 	var events []*mvccpb.Event
+	var attached []attachment
 	err = s.b.Update(func(tx *backend.WriteTx) error {
 		if ci, _ := tx.ConsistentIndex(); idx.Index != 0 && idx.Index <= ci {
 			return nil
@@ -214,7 +218,7 @@ func (s *Store) write(idx Index, fn func(t *txnCtx) error) (applied bool, err er
 		if ferr == nil && t.afterUnlock != nil {
 			ferr = t.afterUnlock()
 		}
-		events = t.events
+		events, attached = t.events, t.attached
 		if idx.Index != 0 {
 			if cerr := tx.SetConsistentIndex(idx.Index, idx.Term); cerr != nil {
 				return cerr
@@ -228,6 +232,10 @@ func (s *Store) write(idx Index, fn func(t *txnCtx) error) (applied bool, err er
 		// member must restart and replay its WAL.
 		s.failed = fmt.Errorf("mvcc: store stopped by a failed write: %w", err)
 		return applied, err
+	}
+	// The attachments mirror what the index now holds, error or not.
+	for _, a := range attached {
+		s.Leases.Attach(a.key, a.lease)
 	}
 	if len(events) > 0 && s.OnWrite != nil {
 		s.OnWrite(events)

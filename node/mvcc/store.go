@@ -32,6 +32,10 @@ type Store struct {
 	// events carry the key and the deletion revision; events carry PrevKv. It is
 	// called with writes blocked; set it before the first write.
 	OnWrite func(events []*mvccpb.Event)
+	// Leases, when set, refuses puts with a lease it does not know
+	// (ErrLeaseNotFound) and learns every key's lease from each write. Set
+	// it before the first write.
+	Leases Leases
 
 	b *backend.Backend
 

@@ -30,6 +30,9 @@ type txnCtx struct {
 	changes    int64
 	wantEvents bool
 	events     []*mvccpb.Event
+	// attached lists, in order, the lease of every key put or deleted (0),
+	// for Store.Leases once the write is done.
+	attached []attachment
 	// afterUnlock runs once Store.mu is released, still inside the batch (compaction
 	// cleans the backend there).
 	afterUnlock func() error
@@ -233,6 +236,7 @@ func (t *txnCtx) put(key, value []byte, lease int64, prev *mvccpb.KeyValue) (int
 	}
 	ki.put(ir)
 	t.changes++
+	t.attach(ki.key, lease)
 	if t.wantEvents {
 		t.events = append(t.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv, PrevKv: prev})
 	}
@@ -269,6 +273,7 @@ func (t *txnCtx) deleteRange(key, end []byte) (int64, error) {
 		}
 		ki.tombstone(ir)
 		t.changes++
+		t.attach(ki.key, 0)
 		if t.wantEvents {
 			t.events = append(t.events, &mvccpb.Event{
 				Type:   mvccpb.Event_DELETE,

@@ -136,7 +136,8 @@ func (t *txnCtx) checkTxn(r *pb.TxnRequest, path []bool, deleted *[]keyInterval)
 			err = t.checkRange(v.RequestRange)
 		case *pb.RequestOp_RequestPut:
 			p := v.RequestPut
-			if p.IgnoreValue || p.IgnoreLease {
+			err = t.checkLease(p)
+			if err == nil && (p.IgnoreValue || p.IgnoreLease) {
 				_, err = t.prevForPut(p)
 				// A "from key" delete earlier in the txn can remove the key before
 				// the put runs (CheckTxn lets it through, as etcd does). etcd then
