@@ -31,14 +31,14 @@ func Apply(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	defer s.close()
 	start := time.Now()
 	s.ev.emit(Event{Step: StepConnect, State: StateRunning, Message: fmt.Sprintf("%d hosts", len(s.hosts))})
-	problems := s.connectAndGather(ctx)
+	problems := s.connectAndGather(ctx, s.hosts)
 	if len(problems) == 0 {
-		problems = s.preflight(ctx)
+		problems = s.preflight(ctx, s.hosts)
 	}
 	srcs := &sources{byID: map[string]*source{}}
 	defer srcs.close()
 	if !hasFatal(problems) {
-		problems = append(problems, s.checkSources(srcs)...)
+		problems = append(problems, s.checkSources(srcs, s.hosts)...)
 	}
 	for _, pr := range problems {
 		st := StateWarning
@@ -184,8 +184,12 @@ func (s *session) result() *Result {
 }
 
 func (s *session) summary(problems []facts.Problem) Summary {
+	return s.summaryOf(s.hosts, problems)
+}
+
+func (s *session) summaryOf(hosts []*host, problems []facts.Problem) Summary {
 	sum := Summary{Cluster: s.q.Metadata.Name}
-	for _, h := range s.hosts {
+	for _, h := range hosts {
 		hs := HostSummary{Member: h.hp.Member, Target: targetString(h.hp.Target), Service: h.hp.Layout.Service, Facts: h.facts,
 			DataState: h.facts.DataState(h.hp.ClusterID, h.hp.Member)}
 		for _, p := range problems {
@@ -198,28 +202,51 @@ func (s *session) summary(problems []facts.Problem) Summary {
 	return sum
 }
 
-// preflight rebuilds the host plans for the facts and judges every host.
-func (s *session) preflight(ctx context.Context) []facts.Problem {
+// rebuild makes the host plans again for the facts gathered so far (the
+// service manager of each host) and the session's plan.
+func (s *session) rebuild() error {
 	fs := map[string]*facts.Facts{}
 	for _, h := range s.hosts {
 		fs[h.hp.Member] = h.facts
 	}
 	hps, err := plan.BuildFor(s.p, s.hostOptions(fs))
 	if err != nil {
-		return []facts.Problem{{Fatal: true, Message: err.Error()}}
+		return err
 	}
-	var problems []facts.Problem
 	for i, h := range s.hosts {
 		h.hp = hps[i]
+	}
+	return nil
+}
+
+// preflight rebuilds the host plans for the facts and judges the hosts
+// (every host of the plan for apply; the new one for member add).
+func (s *session) preflight(ctx context.Context, hosts []*host) []facts.Problem {
+	if err := s.rebuild(); err != nil {
+		return []facts.Problem{{Fatal: true, Message: err.Error()}}
+	}
+	joins := map[string]bool{}
+	for _, m := range s.q.Spec.Members {
+		joins[m.Name] = m.Join
+	}
+	var problems []facts.Problem
+	for _, h := range hosts {
 		problems = append(problems, facts.Preflight(h.facts, facts.Expect{
 			Cluster: s.q.Metadata.Name, ClusterID: h.hp.ClusterID, MemberID: h.hp.MemberID,
 			Layout: h.hp.Layout, Bundled: s.q.Spec.Node.Binary == plan.BinaryBundled,
+			Joins: joins[h.hp.Member], Adding: s.adding == h.hp.Member,
 		})...)
 	}
+	if _, pinned := s.q.PinnedClusterID(); pinned && s.adding == "" && s.fresh() {
+		problems = append(problems, facts.Problem{Host: s.q.Metadata.Name, Fatal: true, Message: fmt.Sprintf(
+			"spec.clusterID pins the running cluster %s, but no host holds its data: this plan describes a cluster that changed members at runtime, and bootstrapping it again would form another cluster ID. "+
+				"To bootstrap a new cluster from it, remove spec.clusterID and the join and memberID fields of its members",
+			s.q.Spec.ClusterID)})
+	}
 	problems = append(problems, checkCertificates(s.p, s.opts.BaseDir)...)
-	if len(s.hosts) > 0 && !hasFatal(problems) {
-		problems = append(problems, checkDiscovery(ctx, s.q, s.hosts[0].t, s.fresh())...)
-		problems = append(problems, checkDNS(ctx, s.q, s.hosts[0].t, s.opts.DNSServer)...)
+	if len(hosts) > 0 && !hasFatal(problems) && s.adding == "" {
+		problems = append(problems, checkDiscovery(ctx, s.q, hosts[0].t, s.fresh())...)
+		problems = append(problems, checkDNS(ctx, s.q, hosts[0].t, s.opts.DNSServer)...)
 	}
 	sortProblems(problems)
 	return problems
@@ -236,10 +263,10 @@ func (s *session) fresh() bool {
 	return true
 }
 
-// checkSources makes sure every local file the steps upload exists.
-func (s *session) checkSources(srcs *sources) []facts.Problem {
+// checkSources makes sure every local file the steps of hosts upload exists.
+func (s *session) checkSources(srcs *sources, hosts []*host) []facts.Problem {
 	var problems []facts.Problem
-	for _, h := range s.hosts {
+	for _, h := range hosts {
 		for _, st := range h.hp.Steps {
 			for _, f := range st.Files {
 				if f.Source == "" {
@@ -309,23 +336,23 @@ func (s *session) waitHealthy(ctx context.Context) error {
 	if err := joinHostErrors(s.hosts, errs); err != nil {
 		return err
 	}
-	return s.waitCluster(ctx)
+	return s.waitCluster(ctx, s.hosts)
 }
 
-// waitCluster waits until every member reports health.
-func (s *session) waitCluster(ctx context.Context) error {
+// waitCluster waits until every member of hosts reports health.
+func (s *session) waitCluster(ctx context.Context, hosts []*host) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.healthTimeout())
 	defer cancel()
 	s.ev.emit(Event{Step: StepClusterHealth, State: StateRunning})
 	for {
 		var sick []string
-		for _, h := range s.hosts {
+		for _, h := range hosts {
 			if ok, why := s.health(ctx, h); !ok {
 				sick = append(sick, h.hp.Member+" ("+why+")")
 			}
 		}
 		if len(sick) == 0 {
-			s.ev.emit(Event{Step: StepClusterHealth, State: StateDone, Message: fmt.Sprintf("%d members healthy", len(s.hosts))})
+			s.ev.emit(Event{Step: StepClusterHealth, State: StateDone, Message: fmt.Sprintf("%d members healthy", len(hosts))})
 			return nil
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {

@@ -195,6 +195,9 @@ type session struct {
 	hosts []*host
 	// clientTLS reaches https member URLs (see ClientTLS).
 	clientTLS *tls.Config
+	// adding is the member that member add is joining to the cluster: its
+	// empty data dir is expected.
+	adding string
 }
 
 func newSession(p *plan.Plan, opts Options) (*session, error) {
@@ -256,14 +259,14 @@ func (s *session) close() {
 	}
 }
 
-// connectAndGather connects to every host and gathers its facts, in
+// connectAndGather connects to hosts and gathers their facts, in
 // parallel. Failures become fatal problems naming the host.
-func (s *session) connectAndGather(ctx context.Context) []facts.Problem {
+func (s *session) connectAndGather(ctx context.Context, hosts []*host) []facts.Problem {
 	var mu sync.Mutex
 	var problems []facts.Problem
 	var g errgroup.Group
 	g.SetLimit(max(s.opts.parallel(), 1))
-	for _, h := range s.hosts {
+	for _, h := range hosts {
 		g.Go(func() error {
 			name := h.hp.Member
 			s.ev.emit(Event{Host: name, Step: StepConnect, State: StateRunning, Message: targetString(h.hp.Target)})

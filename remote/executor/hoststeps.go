@@ -90,7 +90,24 @@ func prepareScript(h *host, files []hostFile) string {
 		b.WriteString(" " + remote.Quote(f.path))
 	}
 	b.WriteString(`; do if [ -f "$p" ]; then s=$(sha256sum <"$p") || exit 1; echo "sum ${s%% *} $(stat -c %a -- "$p") $p"; fi; done` + "\n")
+	// The env file's lines that a member with data reads (restartNeeded).
+	env := remote.Quote(h.hp.Layout.EnvFile)
+	fmt.Fprintf(&b, "if [ -f %s ]; then echo \"cfg $(%s)\"; fi\n", env, plan.RuntimeConfigHashCommand(env))
 	return b.String()
+}
+
+// bootstrapOnly reports whether the env file changes only lines that a
+// member holding this cluster's data ignores (--initial-cluster*,
+// discovery): after member add or remove, the other members' files list
+// the new membership, which must not restart them. haveCfg is the hash the
+// host computed from its current file ("" when there is none).
+func (s *session) bootstrapOnly(h *host, haveCfg string) bool {
+	st, ok := h.hp.Step(plan.StepEnvFile)
+	if !ok || len(st.Files) != 1 || haveCfg == "" || h.facts == nil {
+		return false
+	}
+	return haveCfg == plan.RuntimeConfigHash(st.Files[0].Content) &&
+		h.facts.DataState(h.hp.ClusterID, h.hp.Member) == facts.DataSame
 }
 
 // batchScript writes the files that follow on stdin, each as a header line
@@ -131,11 +148,14 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 	}
 	have := map[string]string{} // path -> "sha mode"
 	dirsChanged := false
+	haveCfg := ""
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.SplitN(line, " ", 4)
 		switch {
 		case len(f) == 4 && f[0] == "sum":
 			have[f[3]] = f[1] + " " + f[2]
+		case len(f) == 2 && f[0] == "cfg":
+			haveCfg = f[1]
 		case line == "dirs":
 			dirsChanged = true
 		}
@@ -163,6 +183,13 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 		}
 	}
 	running := h.facts.Running
+	// Steps whose change the running member must be restarted for.
+	needsRestart := func(step string) bool {
+		if !stepChanged[step] || step == StepMarker {
+			return false
+		}
+		return step != plan.StepEnvFile || !s.bootstrapOnly(h, haveCfg)
+	}
 	done := func(step string, sent int64) {
 		if !stepChanged[step] {
 			s.ev.emit(Event{Host: name, Step: step, State: StateSkipped, Message: "already in place"})
@@ -172,12 +199,15 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 			if sent > 0 {
 				msg = "sent " + size(sent)
 			}
+			if step == plan.StepEnvFile && !needsRestart(step) && running {
+				msg = "only bootstrap flags changed (ETCD_INITIAL_CLUSTER*, ETCD_DISCOVERY*), which a member with data ignores: no restart"
+			}
 			s.ev.emit(Event{Host: name, Step: step, State: StateDone, Message: msg})
 		}
 		journal(func(x *JournalHost) {
 			x.Steps[step] = time.Now().UTC()
 			x.LastStep = step
-			if stepChanged[step] && running && step != StepMarker {
+			if running && needsRestart(step) {
 				x.RestartPending = true
 			}
 		})
@@ -256,7 +286,7 @@ func (s *session) applyHost(ctx context.Context, h *host, srcs *sources, j *Jour
 		if st.Kind == plan.StepStart || st.Kind == plan.StepDirectories {
 			continue
 		}
-		if stepChanged[st.Kind] {
+		if needsRestart(st.Kind) {
 			changed = true
 			if st.Command != "" {
 				pre = append(pre, st.Command)
@@ -401,7 +431,7 @@ func (s *session) rollingRestart(ctx context.Context, j *Journal) error {
 	}
 	s.ev.emit(Event{Step: "rolling-restart", State: StateRunning, Message: fmt.Sprintf("%d members", len(queue))})
 	for _, h := range queue {
-		if err := s.waitCluster(ctx); err != nil {
+		if err := s.waitCluster(ctx, s.hosts); err != nil {
 			return fmt.Errorf("before restarting %s: %w", h.hp.Member, err)
 		}
 		if err := s.start(ctx, h, true, h.restartPre); err != nil {

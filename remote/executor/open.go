@@ -32,11 +32,25 @@ func (h *Hosts) Close() { h.s.close() }
 // listed in Problems; when no host is reachable, the error is a
 // *PreflightError.
 func Open(ctx context.Context, p *plan.Plan, opts Options) (*Hosts, error) {
-	s, err := newSession(p, opts)
+	s, problems, err := open(ctx, p, opts)
 	if err != nil {
 		return nil, err
 	}
-	problems := s.connectAndGather(ctx)
+	out := &Hosts{s: s, Problems: problems}
+	for _, h := range s.hosts {
+		out.Hosts = append(out.Hosts, Host{Plan: h.hp, Transport: h.t, Facts: h.facts})
+	}
+	return out, nil
+}
+
+// open is Open's session: every reachable host connected, with its facts
+// and the layout apply uses there.
+func open(ctx context.Context, p *plan.Plan, opts Options) (*session, []facts.Problem, error) {
+	s, err := newSession(p, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	problems := s.connectAndGather(ctx, s.hosts)
 	reachable := 0
 	for _, h := range s.hosts {
 		if h.facts != nil {
@@ -48,21 +62,11 @@ func Open(ctx context.Context, p *plan.Plan, opts Options) (*Hosts, error) {
 	}
 	if reachable == 0 {
 		s.close()
-		return nil, &PreflightError{Problems: problems}
+		return nil, nil, &PreflightError{Problems: problems}
 	}
-	fs := map[string]*facts.Facts{}
-	for _, h := range s.hosts {
-		fs[h.hp.Member] = h.facts
-	}
-	hps, err := plan.BuildFor(s.p, s.hostOptions(fs))
-	if err != nil {
+	if err := s.rebuild(); err != nil {
 		s.close()
-		return nil, err
+		return nil, nil, err
 	}
-	out := &Hosts{s: s, Problems: problems}
-	for i, h := range s.hosts {
-		h.hp = hps[i]
-		out.Hosts = append(out.Hosts, Host{Plan: h.hp, Transport: h.t, Facts: h.facts})
-	}
-	return out, nil
+	return s, problems, nil
 }

@@ -36,7 +36,7 @@ func Reset(ctx context.Context, p *plan.Plan, opts Options) ([]ResetResult, erro
 		return nil, err
 	}
 	defer s.close()
-	problems := s.connectAndGather(ctx)
+	problems := s.connectAndGather(ctx, s.hosts)
 	if len(problems) == 0 {
 		// Same layout choice as apply made.
 		fs := map[string]*facts.Facts{}

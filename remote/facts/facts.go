@@ -286,6 +286,10 @@ type Expect struct {
 	MinFreeDisk, WarnFreeDisk int64
 	// MaxClockSkew warns above.
 	MaxClockSkew time.Duration
+	// Joins: the member joined the running cluster at runtime (plan
+	// join: true), so it cannot bootstrap from an empty data dir; Adding:
+	// member add is joining it now, so an empty data dir is expected.
+	Joins, Adding bool
 }
 
 // Preflight judges f against what the plan needs.
@@ -303,8 +307,16 @@ func Preflight(f *Facts, e Expect) []Problem {
 	if e.Bundled && f.Arch == "" {
 		fatal("architecture %s has no bundled etcd-node (linux/amd64 and linux/arm64 exist): set spec.node.binary to a binary built for it", f.Machine)
 	}
-	switch f.DataState(e.ClusterID, f.Host) {
-	case DataOther:
+	switch state := f.DataState(e.ClusterID, f.Host); {
+	case e.Joins && !e.Adding && (state == DataAbsent || state == DataEmpty):
+		fatal("%s joined the running cluster at runtime (join: true in the plan), but data dir %s holds no member data (a reinstalled host?): it cannot bootstrap, and the cluster still counts it. "+
+			"Remove it and add it again: etcdctl-wizard member remove -f PLAN %s, then etcdctl-wizard member add -f PLAN --name %s ...",
+			f.Host, f.DataDir, f.Host, f.Host)
+	case state == DataSame && e.Joins && e.MemberID != "" && f.Marker.MemberID != "" && f.Marker.MemberID != e.MemberID:
+		fatal("data dir %s holds the data of an earlier member %s (ID %s) of this cluster, but the cluster now knows %s as ID %s: that member was removed, and its data cannot rejoin. "+
+			"Remove the data dir on the host, or run etcdctl-wizard member remove and member add again",
+			f.DataDir, f.Host, f.Marker.MemberID, f.Host, e.MemberID)
+	case state == DataOther:
 		who := "no etcdctl-wizard marker"
 		if m := f.Marker; m != nil {
 			who = fmt.Sprintf("it belongs to member %s of cluster %s (ID %s)", m.Member, m.Cluster, m.ClusterID)

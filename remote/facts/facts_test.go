@@ -122,3 +122,45 @@ func TestGoArch(t *testing.T) {
 		}
 	}
 }
+
+// A member that joined at runtime cannot bootstrap from an empty data
+// dir, and the data of an earlier member of its name cannot rejoin.
+func TestPreflightJoinedMember(t *testing.T) {
+	lay := &plan.HostLayout{Listen: []string{"10.0.1.13:2380"}, DataDir: "/var/lib/etcd/infra3.etcd"}
+	e := Expect{Cluster: "c1", ClusterID: "abc", MemberID: "77", Layout: lay, Bundled: true, Joins: true}
+	base := Facts{Host: "infra3", OS: "Linux", Machine: "x86_64", Arch: "amd64", DataDir: lay.DataDir, FreeDisk: 10 << 30}
+	fatal := func(f Facts, e Expect) string {
+		for _, p := range Preflight(&f, e) {
+			if p.Fatal {
+				return p.Message
+			}
+		}
+		return ""
+	}
+	empty := base
+	empty.dataFolder = "empty"
+	if msg := fatal(empty, e); !strings.Contains(msg, "member remove -f PLAN infra3") {
+		t.Errorf("joined member without data: %q", msg)
+	}
+	adding := e
+	adding.Adding = true
+	if msg := fatal(empty, adding); msg != "" {
+		t.Errorf("member add of an empty host: %q", msg)
+	}
+	same := base
+	same.dataFolder = "member"
+	same.Marker = &Marker{Cluster: "c1", ClusterID: "abc", Member: "infra3", MemberID: "77"}
+	if msg := fatal(same, e); msg != "" {
+		t.Errorf("joined member with its data: %q", msg)
+	}
+	same.Marker.MemberID = "55"
+	if msg := fatal(same, e); !strings.Contains(msg, "earlier member infra3 (ID 55)") {
+		t.Errorf("data of an earlier member: %q", msg)
+	}
+	// Members that bootstrapped compare cluster and name only.
+	boot := e
+	boot.Joins = false
+	if msg := fatal(same, boot); msg != "" {
+		t.Errorf("bootstrapped member: %q", msg)
+	}
+}
