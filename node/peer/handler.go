@@ -29,7 +29,7 @@ const (
 )
 
 // Handler serves the peer port: raft streams, snapshots, /members,
-// /version and forwarded member promotions.
+// /version, forwarded member promotions and forwarded lease requests.
 func (t *Transport) Handler() http.Handler { return t.handler }
 
 func (t *Transport) newHandler() http.Handler {
@@ -39,6 +39,8 @@ func (t *Transport) newHandler() http.Handler {
 	mux.HandleFunc("GET /members", t.serveMembers)
 	mux.HandleFunc("GET /version", t.serveVersion)
 	mux.HandleFunc("POST /members/promote/{id}", t.servePromote)
+	mux.HandleFunc("POST "+LeasePath, t.serveLeaseRenew)
+	mux.HandleFunc("POST "+LeaseInternalPath, t.serveLeaseTimeToLive)
 	return mux
 }
 

@@ -95,6 +95,9 @@ type Config struct {
 
 	// Members feeds GET /members.
 	Members func() []MemberInfo
+	// Leases serves keep-alives and time-to-live requests that followers
+	// forward to the leader (see lease.go); nil answers them 503.
+	Leases Leases
 	// ServerVersion is sent as X-Server-Version and served by GET /version
 	// (default "3.7.3"); ClusterVersion is served by GET /version
 	// (default "not_decided").
