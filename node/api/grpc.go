@@ -12,6 +12,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
+	"etcdctl-wizard/node/lease"
 	"etcdctl-wizard/node/server"
 	"etcdctl-wizard/node/watch"
 )
@@ -39,7 +40,16 @@ func NewGRPCServer(s *server.Server, maxRequestBytes int, opts ...grpc.ServerOpt
 		Leader:          s.Leader,
 		MaxRequestBytes: maxRequestBytes,
 	}))
-	pb.RegisterLeaseServer(g, &pb.UnimplementedLeaseServer{})
+	pb.RegisterLeaseServer(g, lease.NewServer(s, lease.ServerOptions{
+		Header: func() *pb.ResponseHeader { return s.Header(nil) },
+		Refuse: func() error {
+			if s.IsLearner() {
+				return rpctypes.ErrGRPCNotSupportedForLearner
+			}
+			return nil
+		},
+		Leader: s.Leader,
+	}))
 	pb.RegisterAuthServer(g, &pb.UnimplementedAuthServer{})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -78,9 +88,6 @@ func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 	}
 	if r.GetIgnoreValue() && len(r.GetValue()) != 0 {
 		return nil, rpctypes.ErrGRPCValueProvided
-	}
-	if r.GetLease() != 0 && !r.GetIgnoreLease() {
-		return nil, rpctypes.ErrGRPCLeaseNotFound // leases are not served yet
 	}
 	return k.s.Put(ctx, r)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
@@ -46,7 +47,13 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 func (s *Server) applyNormal(e *raftpb.Entry) error {
 	idx := mvcc.Index{Index: e.GetIndex(), Term: e.GetTerm()}
 	if len(e.GetData()) == 0 {
-		// The empty entry a new leader appends.
+		// The empty entry a new leader appends. Once the leader applies its
+		// own, it has applied every entry of the earlier terms and knows
+		// every lease: it starts their deadlines afresh (etcd's lessor
+		// Promote), with an election timeout of grace.
+		if s.lead.Load() == s.id && e.GetTerm() == s.term.Load() {
+			s.lessor.Promote(time.Duration(s.cfg.ElectionMs) * time.Millisecond)
+		}
 		return s.setConsistentIndex(idx)
 	}
 	var req pb.InternalRaftRequest
@@ -83,6 +90,10 @@ func (s *Server) applyRequest(idx mvcc.Index, req *pb.InternalRaftRequest) apply
 		r.resp, r.err = kv.DeleteRange(idx, req.DeleteRange)
 	case req.Txn != nil:
 		r.resp, r.err = kv.Txn(idx, req.Txn)
+	case req.LeaseGrant != nil:
+		r = s.applyLeaseGrant(idx, kv, req.LeaseGrant)
+	case req.LeaseRevoke != nil:
+		r = s.applyLeaseRevoke(idx, kv, req.LeaseRevoke)
 	case req.Compaction != nil:
 		r.resp, r.err = kv.Compact(idx, req.Compaction.GetRevision())
 		if r.err == nil {

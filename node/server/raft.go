@@ -85,6 +85,10 @@ func (s *Server) updateLeader(lead uint64) {
 		return
 	}
 	s.metrics.isLeader.Set(boolFloat(lead == s.id))
+	if old == s.id {
+		// Only the leader tracks lease deadlines; the next one restarts them.
+		s.lessor.Demote()
+	}
 	if lead == raft.None {
 		s.metrics.hasLeader.Set(0)
 		s.lg.Info("raft lost its leader", zap.String("local-member-id", idHex(s.id)), zap.Uint64("term", s.term.Load()))

@@ -20,6 +20,7 @@ import (
 
 	"etcdctl-wizard/node/backend"
 	"etcdctl-wizard/node/config"
+	"etcdctl-wizard/node/lease"
 	"etcdctl-wizard/node/mvcc"
 	"etcdctl-wizard/node/peer"
 	"etcdctl-wizard/node/snap"
@@ -70,6 +71,11 @@ type Server struct {
 	kvMu    sync.RWMutex
 	backend *backend.Backend
 	kv      *mvcc.Store
+	// lessor outlives backend swaps: it is rebuilt from each new backend.
+	lessor *lease.Lessor
+	// leaseClient forwards keep-alives to the leader's peer port over
+	// reused connections (one request per keep-alive).
+	leaseClient *http.Client
 
 	// Raft state the loop publishes for readers.
 	lead         atomic.Uint64
@@ -137,6 +143,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		return nil, err
 	}
 	s.snapshotter = snap.New(cfg.SnapPath())
+	s.newLessor()
+	s.leaseClient = &http.Client{Transport: &http.Transport{TLSClientConfig: opt.PeerTLS, MaxIdleConnsPerHost: 64}}
 
 	var err error
 	switch {
@@ -184,6 +192,10 @@ func (s *Server) openBackend() error {
 		return err
 	}
 	kv.OnWrite = s.emitWrite
+	if err := s.recoverLeases(b, kv); err != nil {
+		b.Close()
+		return err
+	}
 	s.backend, s.kv = b, kv
 	s.emitReset(kv.Rev())
 	s.cluster.setStore(b)
@@ -236,6 +248,7 @@ func (s *Server) newTransport() {
 		ClusterVersion: s.clusterVersion,
 		SnapshotSource: s.snapshotSource,
 		SnapshotSink:   s.snapshotSink,
+		Leases:         (*leasePeer)(s),
 		OnClusterIDMismatch: func(local, remote uint64) {
 			s.fatal(config.ConflictingClusterIDMessage(local, remote))
 		},
@@ -451,6 +464,7 @@ func (s *Server) Start() {
 	go s.run()
 	go s.reads.run()
 	go s.watches.Run(s.stopc)
+	go s.expireLeases()
 	go s.publish()
 }
 
@@ -575,6 +589,7 @@ func (s *Server) Stop() {
 		<-s.donec
 		s.transport.Stop()
 		s.node.Stop()
+		s.leaseClient.CloseIdleConnections()
 		s.closeStorage()
 	})
 }
