@@ -50,6 +50,39 @@ func TestDiscoveryV3AgainstUpstream(t *testing.T) {
 	bin := nodetest.BuildNode(t)
 	etcd, _ := nodetest.Upstream(t)
 	ds := nodetest.StartCluster(t, nodetest.ClusterOptions{Binary: etcd, Size: 1})
+	testDiscoveryV3(t, bin, ds)
+}
+
+// TestDiscoveryV3ServedByEtcdNode is the other way round: an etcd-node
+// cluster is the v3 discovery service (its KV and Watch), first for three
+// upstream etcd v3.7.3 members, whose discovery client waits for its peers
+// with a Watch, then for etcd-node members.
+func TestDiscoveryV3ServedByEtcdNode(t *testing.T) {
+	bin := nodetest.BuildNode(t)
+	etcd, _ := nodetest.Upstream(t)
+	ds := nodetest.StartCluster(t, nodetest.ClusterOptions{Binary: bin, Size: 1})
+	putSize(t, ds.Client(t), "upstream-3", "3")
+	var endpoints []string
+	var ms []*nodetest.Member
+	for i := 0; i < 3; i++ {
+		spec := nodetest.NewMemberSpec(t, fmt.Sprintf("etcd%d", i))
+		endpoints = append(endpoints, spec.ClientURL)
+		ms = append(ms, nodetest.StartMember(t, nodetest.MemberOptions{Spec: spec, Binary: etcd,
+			Args: append(memberFlags(spec), "--discovery-endpoints", ds.Member(0).ClientURL(), "--discovery-token", "upstream-3")}))
+	}
+	for _, m := range ms {
+		m.WaitHealthy()
+	}
+	if out, errOut, err := nodetest.Etcdctl(t, endpoints, "member", "list"); err != nil || strings.Count(out, "started") != 3 {
+		t.Fatalf("upstream members bootstrapped through etcd-node: %v\n%s%s", err, out, errOut)
+	}
+	testDiscoveryV3(t, bin, ds)
+}
+
+// testDiscoveryV3 bootstraps three etcd-node members through the v3
+// discovery service ds, then checks its refusals.
+func testDiscoveryV3(t *testing.T, bin string, ds *nodetest.Cluster) {
+	t.Helper()
 	dsCli := ds.Client(t)
 	putSize(t, dsCli, "tok-3", "3")
 
