@@ -63,7 +63,7 @@ that apply runs.`,
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
 	})
 	root.AddCommand(newVersionCmd(), newPlanCmd(), newCertsCmd(), newDiscoveryCmd(), newDNSCmd())
-	root.AddCommand(newApplyCmd(), newStatusCmd(), newLogsCmd(), newResetCmd(), newSandboxCmd())
+	root.AddCommand(newApplyCmd(), newStatusCmd(), newLogsCmd(), newResetCmd(), newSandboxCmd(), newMemberCmd())
 	wireWizard(root, stdin, stdout, stderr)
 	return root
 }

@@ -276,4 +276,15 @@ func TestLabMemberAddRemove(t *testing.T) {
 	if got := e.memberList(t, etcdctl, "http://"+two.Spec.Members[0].IP+":2379").names(); strings.Count(got, ",") != 1 || saves != n {
 		t.Errorf("after the refused remove: members %s, %d saves", got, saves-n)
 	}
+
+	// Once the cluster is gone, its pinned plan cannot bootstrap it again.
+	if _, err := Reset(ctx, two, e.options()); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	_, err = Apply(ctx, two, e.options())
+	var pe *PreflightError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "spec.clusterID pins the running cluster "+cid+", but no host holds its data") {
+		t.Errorf("apply of the pinned plan on empty hosts: %v", err)
+	}
+	e.hostsUntouched(t)
 }

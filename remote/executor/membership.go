@@ -279,29 +279,11 @@ func AddMember(ctx context.Context, p *plan.Plan, m plan.Member, opts Options, m
 	if mo.SavePlan == nil {
 		return nil, errors.New("executor: no SavePlan function")
 	}
-	for i, x := range p.Spec.Members {
-		if x.Name == m.Name {
-			return nil, fmt.Errorf("member %s is already in the plan (spec.members[%d]): choose another name, or remove it first with member remove", m.Name, i)
-		}
+	grown, err := PlanWithMember(p, m)
+	if err != nil {
+		return nil, err
 	}
-	m.Join, m.MemberID = true, ""
-	grown := p.Clone()
-	grown.Spec.Members = append(grown.Spec.Members, m)
-	// Judge the new member before any connection: a placeholder pin stands
-	// for the cluster's ID, which only the cluster knows.
-	probe := grown.Clone()
-	if probe.Spec.ClusterID == "" {
-		probe.Spec.ClusterID = "1"
-	}
-	var bad []string
-	for _, f := range plan.Validate(probe) {
-		if f.Severity == plan.SeverityError {
-			bad = append(bad, "  "+f.Message+" ("+f.Code+"; "+f.Hint+")")
-		}
-	}
-	if len(bad) > 0 {
-		return nil, fmt.Errorf("the plan with member %s is not valid; nothing was changed:\n%s", m.Name, strings.Join(bad, "\n"))
-	}
+	m = grown.Spec.Members[len(grown.Spec.Members)-1]
 
 	// The running cluster, through the plan's hosts.
 	old, _, err := open(ctx, p, opts)
@@ -408,6 +390,36 @@ func AddMember(ctx context.Context, p *plan.Plan, m plan.Member, opts Options, m
 	}
 	s.ev.emit(Event{Step: StepMemberAdd, State: StateDone, Message: fmt.Sprintf("%s is a voting member of cluster %s", m.Name, res.ClusterID)})
 	return res, nil
+}
+
+// PlanWithMember is p with m appended as a joining member (join: true),
+// judged without any connection: m's name must be new and the plan with it
+// valid (a placeholder stands for spec.clusterID, which only the running
+// cluster knows). AddMember starts with it; callers use it to refuse bad
+// input before preparing anything, such as certificates.
+func PlanWithMember(p *plan.Plan, m plan.Member) (*plan.Plan, error) {
+	for i, x := range p.Spec.Members {
+		if x.Name == m.Name {
+			return nil, fmt.Errorf("member %s is already in the plan (spec.members[%d]): choose another name, or remove it first with member remove", m.Name, i)
+		}
+	}
+	m.Join, m.MemberID = true, ""
+	grown := p.Clone()
+	grown.Spec.Members = append(grown.Spec.Members, m)
+	probe := grown.Clone()
+	if probe.Spec.ClusterID == "" {
+		probe.Spec.ClusterID = "1"
+	}
+	var bad []string
+	for _, f := range plan.Validate(probe) {
+		if f.Severity == plan.SeverityError {
+			bad = append(bad, "  "+f.Message+" ("+f.Code+"; "+f.Hint+")")
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("the plan with member %s is not valid; nothing was changed:\n%s", m.Name, strings.Join(bad, "\n"))
+	}
+	return grown, nil
 }
 
 // checkCanAdd refuses a member add that etcd would refuse, or that would
