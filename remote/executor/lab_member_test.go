@@ -159,6 +159,21 @@ func TestLabMemberAddRemove(t *testing.T) {
 			t.Errorf("members after the refused add: %s", got)
 		}
 		e.hostsUntouched(t, h)
+
+		// A member that exits at its start: the learner is removed again
+		// and its host cleaned.
+		broken := infra3
+		broken.Flags = map[string]string{"listen-metrics-urls": "http://10.0.9.9:2381"}
+		_, err = AddMember(ctx, p, broken, e.options(), mo)
+		var mf *memberFailure
+		if !errors.As(err, &mf) || !strings.Contains(err.Error(), "rolled back: learner ") || !strings.Contains(err.Error(), "10.0.9.9:2381") {
+			t.Fatalf("add of a member that cannot start: %v", err)
+		}
+		t.Log(err)
+		if got := e.memberList(t, etcdctl, "http://10.0.1.10:2379").names(); got != "infra0,infra1,infra2" {
+			t.Errorf("members after the rolled back add: %s", got)
+		}
+		e.hostsUntouched(t, h)
 		if saves != 0 {
 			t.Errorf("a refused add wrote the plan %d times", saves)
 		}
