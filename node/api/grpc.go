@@ -176,6 +176,15 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 	return &pb.AlarmResponse{Header: m.s.Header(nil)}, nil
 }
 
+// MoveLeader hands leadership to another voting member (etcdctl
+// move-leader, and the wizard before it removes the leader).
+func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := m.s.MoveLeader(ctx, r.GetTargetID()); err != nil {
+		return nil, err
+	}
+	return &pb.MoveLeaderResponse{Header: m.s.Header(nil)}, nil
+}
+
 // Snapshot streams a consistent copy of the database, for
 // `etcdctl snapshot save`.
 func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {

@@ -554,3 +554,34 @@ func (s *Server) ServesClusterVersion() bool {
 		return false
 	}
 }
+
+// MoveLeader hands leadership to the voting member target, as etcd's
+// Maintenance.MoveLeader: only the leader can (etcdctl move-leader sends
+// it there), and the call returns once target leads or the request
+// timeout passed.
+func (s *Server) MoveLeader(ctx context.Context, target uint64) error {
+	if s.lead.Load() != s.id {
+		return rpctypes.ErrGRPCNotLeader
+	}
+	m := s.cluster.get(target)
+	if m == nil || m.IsLearner {
+		return rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	if target == s.id {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
+	defer cancel()
+	s.node.TransferLeadership(ctx, s.id, target)
+	tick := time.NewTicker(time.Duration(s.cfg.HeartbeatMs) * time.Millisecond)
+	defer tick.Stop()
+	for s.lead.Load() != target {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			// etcd has no gRPC code for it: an unknown error with its text.
+			return status.Error(codes.Unknown, "etcdserver: request timed out, leader transfer took too long")
+		}
+	}
+	return nil
+}

@@ -793,7 +793,8 @@ func (s *session) voterHealth(ctx context.Context, voters []*pb.Member) map[uint
 
 // handOver moves the leadership away from tm when it leads: to a healthy
 // voting member, with MoveLeader sent to the leader. Members without
-// MoveLeader (etcd-node) lose their leader to an election instead.
+// MoveLeader (etcd-node builds before it had one) lose their leader to an
+// election instead.
 func (s *session) handOver(ctx context.Context, c *clusterConn, tm *pb.Member, res *RemoveResult) error {
 	target := s.host(tm.Name)
 	if target == nil || target.t == nil || tm.IsLearner {
