@@ -75,6 +75,13 @@ type Config struct {
 
 	Proxy string
 
+	// AuthToken is the token type (--auth-token): etcd-node serves "simple".
+	AuthToken string
+	// BcryptCost hashes passwords (--bcrypt-cost).
+	BcryptCost uint
+	// AuthTokenTTL is the life of an unused simple token, in seconds.
+	AuthTokenTTL uint
+
 	LogLevel    string
 	Logger      string
 	LogOutputs  string

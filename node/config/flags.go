@@ -63,6 +63,28 @@ func (v choiceValue) Set(s string) error {
 	return fmt.Errorf("valid values are %s", strings.Join(v.choices, ", "))
 }
 
+// authTokenValue is --auth-token: "simple", etcd's default. etcd's "jwt,..."
+// is refused with a clear error rather than silently served as simple.
+type authTokenValue struct{ target *string }
+
+func (v authTokenValue) String() string {
+	if v.target == nil {
+		return ""
+	}
+	return *v.target
+}
+
+func (v authTokenValue) Set(s string) error {
+	switch typ, _, _ := strings.Cut(s, ","); typ {
+	case "simple":
+		*v.target = s
+		return nil
+	case "jwt":
+		return fmt.Errorf("jwt tokens are not served by etcd-node yet; use simple")
+	}
+	return fmt.Errorf("unknown token type %q (valid: simple)", s)
+}
+
 // legacyValue accepts and ignores the flags etcd keeps only for compatibility.
 type legacyValue struct{ isBool bool }
 
@@ -82,6 +104,7 @@ const (
 	GroupUnsafe     = "Legacy"
 	GroupMeta       = "Program"
 	GroupMonitoring = "Monitoring"
+	GroupAuth       = "Auth"
 )
 
 // flagGroups names the group of each flag; a flag missing here is in
@@ -106,6 +129,8 @@ func flagGroup(name string) string {
 		return GroupMeta
 	case name == "listen-metrics-urls" || name == "enable-pprof":
 		return GroupMonitoring
+	case name == "auth-token" || name == "bcrypt-cost" || name == "auth-token-ttl":
+		return GroupAuth
 	}
 	return GroupMember
 }
@@ -202,6 +227,12 @@ func newFlagSet(prog string, c *Config, meta *metaFlags) *flag.FlagSet {
 	fs.StringVar(&c.TLSMaxVersion, "tls-max-version", "", "Maximum TLS version supported by etcd (empty will be auto-populated by Go).")
 	fs.UintVar(&c.SelfSignedCertValidity, "self-signed-cert-validity", 1, "The validity period of the client and peer certificates, unit is year.")
 
+	// Auth.
+	c.AuthToken = "simple"
+	fs.Var(authTokenValue{&c.AuthToken}, "auth-token", "Specify auth token specific options (etcd-node serves 'simple' tokens only).")
+	fs.UintVar(&c.BcryptCost, "bcrypt-cost", 10, "Specify bcrypt algorithm cost factor for auth password hashing.")
+	fs.UintVar(&c.AuthTokenTTL, "auth-token-ttl", 300, "The lifetime in seconds of the auth token.")
+
 	// Logging and monitoring.
 	c.LogLevel = "info"
 	fs.Var(choiceValue{&c.LogLevel, []string{"debug", "info", "warn", "error", "panic", "fatal"}}, "log-level", "Configures log level. Only supports debug, info, warn, error, panic, or fatal.")
@@ -280,7 +311,7 @@ func Usage(w io.Writer, prog string) {
 	})
 	fmt.Fprintf(w, "Usage:\n\n  %s [flags]\n    Start an etcd-compatible member.\n\n  %s --version\n    Show the version.\n\n", prog, prog)
 	fmt.Fprintf(w, "Every flag can also be set through an environment variable: ETCD_ + the flag name in\nupper case with '-' turned into '_' (for example --initial-cluster -> ETCD_INITIAL_CLUSTER).\nA flag and its variable together is an error.\n")
-	for _, g := range []string{GroupMember, GroupCluster, GroupDiscovery, GroupSecurity, GroupLogging, GroupMonitoring, GroupProxy, GroupMeta} {
+	for _, g := range []string{GroupMember, GroupCluster, GroupDiscovery, GroupSecurity, GroupAuth, GroupLogging, GroupMonitoring, GroupProxy, GroupMeta} {
 		fmt.Fprintf(w, "\n%s:\n", g)
 		for _, f := range groups[g] {
 			def := ""
