@@ -180,9 +180,6 @@ func (m *Model) goTo(s screenID) tea.Cmd {
 	switch s {
 	case scrReview:
 		m.review = newReviewScreen(m)
-	case scrHostKeys:
-		m.hostkeys = newHostKeysScreen(m)
-		return m.hostkeys.init(m)
 	case scrApply:
 		return m.apply.init(m)
 	case scrDone:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"etcdctl-wizard/plan"
+
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -17,8 +19,14 @@ type hostKeysMsg struct {
 
 // hostKeysScreen lists unknown SSH host keys for explicit acceptance; a
 // changed key is shown as refused. Without keys to decide, it goes straight
-// on to the apply.
+// on (to the apply, or to a member add).
 type hostKeysScreen struct {
+	// p holds the hosts to scan; back is the screen esc returns to, and
+	// next goes on once every key is trusted.
+	p    *plan.Plan
+	back screenID
+	next func(m *Model) tea.Cmd
+
 	loading  bool
 	err      error
 	keys     []HostKey
@@ -27,11 +35,18 @@ type hostKeysScreen struct {
 	cursor   int
 }
 
-func newHostKeysScreen(*Model) hostKeysScreen { return hostKeysScreen{loading: true} }
+// askHostKeys shows the host keys of p's SSH hosts that are not trusted
+// yet; next runs once the operator trusted each (at once when there are
+// none), esc goes back.
+func (m *Model) askHostKeys(p *plan.Plan, back screenID, next func(m *Model) tea.Cmd) tea.Cmd {
+	m.hostkeys = hostKeysScreen{p: p, back: back, next: next, loading: true}
+	m.cur = scrHostKeys
+	return m.hostkeys.init(m)
+}
 
 func (s *hostKeysScreen) init(m *Model) tea.Cmd {
 	m.hostKeysReq++
-	a, p, ctx, req := m.opts.Applier, m.p, m.ctx, m.hostKeysReq
+	a, p, ctx, req := m.opts.Applier, s.p, m.ctx, m.hostKeysReq
 	return func() tea.Msg {
 		keys, err := a.HostKeys(ctx, p)
 		return hostKeysMsg{keys, err, req}
@@ -46,7 +61,7 @@ func (s *hostKeysScreen) loaded(m *Model, msg hostKeysMsg) tea.Cmd {
 	s.accepted = make([]bool, len(s.keys))
 	s.decided = make([]bool, len(s.keys))
 	if s.err == nil && len(s.keys) == 0 {
-		return m.goTo(scrApply)
+		return s.next(m)
 	}
 	return nil
 }
@@ -64,12 +79,11 @@ func (s *hostKeysScreen) help(m *Model) []key.Binding {
 func (s *hostKeysScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, m.keys.Back):
-		return m.goTo(scrReview)
+		return m.goTo(s.back)
 	case s.loading:
 		return nil
 	case msg.String() == "r" && s.err != nil:
-		*s = newHostKeysScreen(m)
-		return s.init(m)
+		return m.askHostKeys(s.p, s.back, s.next)
 	case s.err != nil:
 		return nil
 	case key.Matches(msg, m.keys.Up):
@@ -90,17 +104,17 @@ func (s *hostKeysScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 		for i, k := range s.keys {
 			switch {
 			case k.Changed:
-				m.setFlash(true, "%s presents a changed host key: apply refuses it", k.Member)
+				m.setFlash(true, "%s presents a changed host key: it is refused", k.Member)
 				return nil
 			case !s.decided[i]:
 				m.setFlash(true, "decide on %s's key first (y trusts it, n does not)", k.Member)
 				return nil
 			case !s.accepted[i]:
-				m.setFlash(true, "%s's key is not trusted: apply cannot reach it", k.Member)
+				m.setFlash(true, "%s's key is not trusted: the wizard cannot reach it", k.Member)
 				return nil
 			}
 		}
-		return m.goTo(scrApply)
+		return s.next(m)
 	}
 	return nil
 }
@@ -120,7 +134,7 @@ func (s *hostKeysScreen) view(m *Model) string {
 	var b strings.Builder
 	switch {
 	case s.loading:
-		fmt.Fprintf(&b, "Connecting to the %d hosts to read their SSH host keys...\n", len(m.p.Spec.Members))
+		fmt.Fprintf(&b, "Connecting to the %s to read their SSH host keys...\n", plural(len(s.p.Spec.Members), "host"))
 		return b.String()
 	case s.err != nil:
 		b.WriteString(m.st.errText.Render("✗ "+s.err.Error()) + "\n\nCheck the hosts' addresses and SSH settings, then press r to retry.\n")

@@ -141,7 +141,7 @@ func (s *reviewScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 				m.setFlash(true, "saving the plan before apply: %v", err)
 				return nil
 			}
-			return m.goTo(scrHostKeys)
+			return m.askHostKeys(m.p, scrReview, func(m *Model) tea.Cmd { return m.goTo(scrApply) })
 		}
 	case key.Matches(msg, m.keys.Back):
 		if m.sandbox {
