@@ -32,6 +32,60 @@ type LogTailer interface {
 	LogTail(ctx context.Context, p *plan.Plan, planDir, member string, n int) ([]string, error)
 }
 
+// MemberManager is an optional capability of an Applier: the running
+// cluster's membership beside the plan, and runtime member add and remove,
+// as 'etcdctl-wizard member list|add|remove' do. Without it the wizard does
+// not offer to manage a running cluster.
+type MemberManager interface {
+	// Members follows the membership: one MemberList right away, then one
+	// every few seconds, until ctx is cancelled.
+	Members(ctx context.Context, p *plan.Plan, planDir string) <-chan MemberList
+	// AddMember adds m to the running cluster p describes, trusting the
+	// accepted host keys (the new host's), and streams its progress like
+	// Apply. save writes the plan that describes the cluster afterwards; it
+	// is called once the cluster has changed.
+	AddMember(ctx context.Context, p *plan.Plan, planDir string, m plan.Member, accepted []HostKey, save func(*plan.Plan) error) <-chan Event
+	// RemoveMember removes the plan's member name from the running cluster
+	// and cleans its host; it refuses what would put the quorum at risk.
+	// save as for AddMember.
+	RemoveMember(ctx context.Context, p *plan.Plan, planDir, name string, save func(*plan.Plan) error) <-chan Event
+}
+
+// MemberList is one observation of the running cluster's members beside
+// the plan's.
+type MemberList struct {
+	Time      time.Time
+	Cluster   string
+	ClusterID string
+	// PlanClusterID is the ID the plan holds (spec.clusterID when Pinned,
+	// else the computed one).
+	PlanClusterID string
+	Pinned        bool
+	Via           string // the member that answered
+	Members       []MemberEntry
+	// InSync: every member is in both, with the same peer URLs, no learner.
+	InSync bool
+	// Err is why the cluster could not be asked (then the rest is empty).
+	Err error
+}
+
+// MemberEntry is a member of the running cluster, of the plan, or both.
+type MemberEntry struct {
+	Name       string // "" for a member added but never started
+	ID         string
+	PeerURLs   []string
+	ClientURLs []string
+	InPlan     bool
+	InCluster  bool
+	Learner    bool
+	Leader     bool
+	// Health is "healthy", "unhealthy: why", or "" when the wizard cannot
+	// ask (the member is not in the plan).
+	Health string
+	// Note says what a difference means and what to do.
+	Note string
+}
+
 // DiscoveryCreator is an optional capability of an Applier: a new etcd
 // discovery token for size members, from a discovery service (an existing
 // etcd-node cluster, or discovery.etcd.io), as its discovery URL.

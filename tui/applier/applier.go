@@ -35,6 +35,9 @@ type Config struct {
 	NodeBinary func(arch string) (string, error)
 	// StatusInterval is how often the cluster is asked; 0 means 1 s.
 	StatusInterval time.Duration
+	// MembersInterval is how often the membership is listed (each time
+	// through new connections to the hosts, as 'member list'); 0 means 2 s.
+	MembersInterval time.Duration
 	// StepTimeout and HealthTimeout are the executor's (0: its defaults).
 	StepTimeout, HealthTimeout time.Duration
 }
@@ -55,6 +58,7 @@ var (
 	_ tui.Applier          = (*Applier)(nil)
 	_ tui.LogTailer        = (*Applier)(nil)
 	_ tui.DiscoveryCreator = (*Applier)(nil)
+	_ tui.MemberManager    = (*Applier)(nil)
 )
 
 // New returns the adapter.
@@ -64,6 +68,9 @@ func New(cfg Config) *Applier {
 	}
 	if cfg.StatusInterval == 0 {
 		cfg.StatusInterval = time.Second
+	}
+	if cfg.MembersInterval == 0 {
+		cfg.MembersInterval = 2 * time.Second
 	}
 	return &Applier{cfg: cfg, secrets: map[string][]byte{}}
 }
@@ -199,6 +206,17 @@ func sortKeys(keys []tui.HostKey, hosts []plan.HostPlan) {
 
 // Apply implements tui.Applier over executor.Apply.
 func (a *Applier) Apply(ctx context.Context, p *plan.Plan, planDir string, accepted []tui.HostKey) <-chan tui.Event {
+	return a.run(ctx, planDir, accepted, func(opts executor.Options) error {
+		_, err := executor.Apply(ctx, p, opts)
+		return err
+	})
+}
+
+// run runs one executor operation with the wizard's options: the accepted
+// host keys trusted, questions (sudo passwords, key passphrases) put to the
+// operator as events, the executor's events converted, and a final event
+// with the operation's error. The channel closes after the final event.
+func (a *Applier) run(ctx context.Context, planDir string, accepted []tui.HostKey, op func(executor.Options) error) <-chan tui.Event {
 	pins := map[string]string{}
 	for _, k := range accepted {
 		pins[k.Host] = k.Fingerprint
@@ -252,7 +270,7 @@ func (a *Applier) Apply(ctx context.Context, p *plan.Plan, planDir string, accep
 	}
 	go func() {
 		defer close(ch)
-		_, err := executor.Apply(ctx, p, opts)
+		err := op(opts)
 		ev := tui.Event{Time: time.Now(), Final: true, Err: err}
 		var pe *executor.PreflightError
 		if errors.As(err, &pe) {
