@@ -32,6 +32,10 @@ type ServerOptions struct {
 	ProgressInterval time.Duration
 	// MaxRequestBytes splits responses of fragment watchers above it.
 	MaxRequestBytes int
+	// Permit, when set, checks a create request against the stream's
+	// credentials (auth: read permission on the range); a refused watch is
+	// answered created and canceled with the error's text, as etcd does.
+	Permit func(ctx context.Context, key, rangeEnd []byte) error
 }
 
 // Server is etcd's Watch gRPC service.
@@ -86,7 +90,7 @@ func (s *Server) Watch(stream pb.Watch_WatchServer) error {
 	defer ws.Close()
 
 	recvErr := make(chan error, 1)
-	go func() { recvErr <- receive(stream, ws) }()
+	go func() { recvErr <- receive(stream, ws, s.opt.Permit) }()
 
 	progress := time.NewTicker(jitter(s.opt.ProgressInterval))
 	defer progress.Stop()
@@ -150,7 +154,7 @@ func jitter(d time.Duration) time.Duration {
 
 // receive handles the client's requests until the stream ends; nil means the
 // client closed its sending side.
-func receive(stream pb.Watch_WatchServer, ws *Stream) error {
+func receive(stream pb.Watch_WatchServer, ws *Stream, permit func(ctx context.Context, key, rangeEnd []byte) error) error {
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -161,6 +165,13 @@ func receive(stream pb.Watch_WatchServer, ws *Stream) error {
 		}
 		switch {
 		case req.GetCreateRequest() != nil:
+			if permit != nil {
+				cr := req.GetCreateRequest()
+				if err := permit(stream.Context(), cr.GetKey(), cr.GetRangeEnd()); err != nil {
+					ws.Refuse(err.Error())
+					continue
+				}
+			}
 			ws.Create(req.GetCreateRequest())
 		case req.GetCancelRequest() != nil:
 			ws.Cancel(req.GetCancelRequest().GetWatchId())

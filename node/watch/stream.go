@@ -28,6 +28,18 @@ func (h *Hub) NewStream() *Stream {
 	return &Stream{h: h, out: newOutbox(h.opt.MaxQueuedResponses), watchers: map[int64]*watcher{}}
 }
 
+// Refuse answers a create request that may not be served (auth) with a
+// created and canceled response, watch_id -1, and reason.
+func (s *Stream) Refuse(reason string) {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.out.push(item{rev: h.rev, resp: &pb.WatchResponse{WatchId: -1, Created: true, Canceled: true, CancelReason: reason}})
+}
+
 // Create adds a watcher and queues its created response (or the refusal,
 // with watch_id -1, as etcd answers).
 func (s *Stream) Create(r *pb.WatchCreateRequest) {
