@@ -23,7 +23,8 @@ func NewGRPCServer(s *server.Server, maxRequestBytes int, opts ...grpc.ServerOpt
 		grpc.MaxRecvMsgSize(maxRequestBytes+512*1024),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
-		grpc.UnaryInterceptor(requireLeader(s)),
+		grpc.ChainUnaryInterceptor(requireLeader(s), unaryToken),
+		grpc.ChainStreamInterceptor(streamToken),
 	)
 	g := grpc.NewServer(opts...)
 	pb.RegisterKVServer(g, &kvServer{s: s})
@@ -39,6 +40,7 @@ func NewGRPCServer(s *server.Server, maxRequestBytes int, opts ...grpc.ServerOpt
 		},
 		Leader:          s.Leader,
 		MaxRequestBytes: maxRequestBytes,
+		Permit:          s.WatchPermitted,
 	}))
 	pb.RegisterLeaseServer(g, lease.NewServer(s, lease.ServerOptions{
 		Header: func() *pb.ResponseHeader { return s.Header(nil) },
@@ -50,7 +52,7 @@ func NewGRPCServer(s *server.Server, maxRequestBytes int, opts ...grpc.ServerOpt
 		},
 		Leader: s.Leader,
 	}))
-	pb.RegisterAuthServer(g, &pb.UnimplementedAuthServer{})
+	pb.RegisterAuthServer(g, &authServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(g, hs)
@@ -104,6 +106,9 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 }
 
 func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	if err := k.s.CheckAdmin(ctx); err != nil {
+		return nil, err
+	}
 	return k.s.Compact(ctx, r)
 }
 
@@ -125,10 +130,16 @@ func (c *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest)
 	if err != nil {
 		return nil, err
 	}
+	if err := c.s.RequireAuth(ctx); err != nil {
+		return nil, err
+	}
 	return &pb.MemberListResponse{Header: c.s.Header(nil), Members: toPB(ms)}, nil
 }
 
 func (c *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	if err := c.s.CheckAdmin(ctx); err != nil {
+		return nil, err
+	}
 	m, err := c.s.MemberAdd(ctx, r.GetPeerURLs(), r.GetIsLearner())
 	if err != nil {
 		return nil, err
@@ -137,6 +148,9 @@ func (c *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (
 }
 
 func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	if err := c.s.CheckAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.s.MemberRemove(ctx, r.GetID()); err != nil {
 		return nil, err
 	}
@@ -144,6 +158,9 @@ func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequ
 }
 
 func (c *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	if err := c.s.CheckAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.s.MemberUpdate(ctx, r.GetID(), r.GetPeerURLs()); err != nil {
 		return nil, err
 	}
@@ -151,6 +168,9 @@ func (c *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequ
 }
 
 func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	if err := c.s.CheckAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.s.MemberPromote(ctx, r.GetID()); err != nil {
 		return nil, err
 	}
@@ -163,6 +183,9 @@ type maintenanceServer struct {
 }
 
 func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	if err := m.s.RequireAuth(ctx); err != nil {
+		return nil, err
+	}
 	return m.s.Status(), nil
 }
 
@@ -170,6 +193,14 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 // enforcement, no corruption check), and refuses to pretend otherwise on
 // activate/deactivate.
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	// etcd: anyone authenticated may list alarms, only root change them.
+	check := m.s.CheckAdmin
+	if r.GetAction() == pb.AlarmRequest_GET {
+		check = m.s.RequireAuth
+	}
+	if err := check(ctx); err != nil {
+		return nil, err
+	}
 	if r.GetAction() != pb.AlarmRequest_GET {
 		return nil, rpctypes.ErrGRPCNotCapable
 	}
@@ -179,6 +210,9 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 // MoveLeader hands leadership to another voting member (etcdctl
 // move-leader, and the wizard before it removes the leader).
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := m.s.CheckAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := m.s.MoveLeader(ctx, r.GetTargetID()); err != nil {
 		return nil, err
 	}
@@ -188,6 +222,9 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 // Snapshot streams a consistent copy of the database, for
 // `etcdctl snapshot save`.
 func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
+	if err := m.s.CheckAdmin(stream.Context()); err != nil {
+		return err
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := m.s.WriteSnapshot(pw)

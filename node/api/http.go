@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"etcdctl-wizard/node/server"
 	"etcdctl-wizard/node/v2keys"
@@ -32,7 +34,7 @@ func NewHTTPHandler(s *server.Server, pprofOn bool) http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics().Registry, promhttp.HandlerOpts{}))
 	// The v2 keys subset a discovery service needs, and discovery.etcd.io's
 	// /new (node/v2keys).
-	v2 := v2keys.New(s, v2keys.Options{BaseURL: func() string {
+	v2 := v2keys.New(internalBackend{s}, v2keys.Options{BaseURL: func() string {
 		if urls := s.AdvertiseClientURLs(); len(urls) > 0 {
 			return urls[0]
 		}
@@ -98,7 +100,25 @@ func readCheck(ctx context.Context, s *server.Server, serializable bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := s.Range(ctx, &pb.RangeRequest{Key: []byte("health"), Limit: 1, KeysOnly: true, Serializable: serializable})
+	// etcd: with auth enabled the check's read has no user, and a refusal
+	// still proves the member serves reads.
+	if errors.Is(err, rpctypes.ErrGRPCUserEmpty) || errors.Is(err, rpctypes.ErrGRPCPermissionDenied) {
+		return nil
+	}
 	return err
+}
+
+// internalBackend serves the v2 keys subset (discovery) with the member's
+// own rights: v2 keys are not under v3 auth in etcd either (they had their
+// own, v2 auth, which etcd-node does not serve).
+type internalBackend struct{ *server.Server }
+
+func (b internalBackend) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	return b.Server.Range(server.AsInternal(ctx), r)
+}
+
+func (b internalBackend) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	return b.Server.Txn(server.AsInternal(ctx), r)
 }
 
 // serveProbe is etcd's /livez and /readyz: named checks, ?exclude=,

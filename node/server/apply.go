@@ -83,7 +83,13 @@ func (s *Server) applyRequest(idx mvcc.Index, req *pb.InternalRaftRequest) apply
 	kv := s.kv
 	s.kvMu.RUnlock()
 	var r applyResult
+	if err := s.checkApplyAuth(req); err != nil {
+		_ = s.setConsistentIndex(idx)
+		return applyResult{err: err}
+	}
 	switch {
+	case isAuthRequest(req):
+		r = s.applyAuth(idx, kv, req)
 	case req.Put != nil:
 		r.resp, r.err = kv.Put(idx, req.Put)
 	case req.DeleteRange != nil:

@@ -47,6 +47,9 @@ func (s *Server) recoverLeases(b *backend.Backend, kv *mvcc.Store) error {
 
 // LeaseGrant grants a lease through raft; ID 0 asks for a generated ID.
 func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if err := s.RequireAuth(ctx); err != nil {
+		return nil, err
+	}
 	if r.TTL > lease.MaxTTL {
 		return nil, lease.ErrTTLTooLarge
 	}
@@ -64,6 +67,10 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 
 // LeaseRevoke revokes a lease and deletes its keys through raft.
 func (s *Server) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	// The keys' permissions are checked at apply (checkApplyAuth).
+	if err := s.RequireAuth(ctx); err != nil {
+		return nil, err
+	}
 	resp, err := s.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: r})
 	if err != nil {
 		return nil, err
@@ -74,9 +81,13 @@ func (s *Server) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb
 }
 
 // LeaseLeases lists the leases this member knows: every applied grant not
-// yet revoked, as in etcd (no forwarding, no read barrier).
-func (s *Server) LeaseLeases(context.Context) (*pb.LeaseLeasesResponse, error) {
+// yet revoked, as in etcd (no forwarding, no read barrier). With auth, every
+// key of every lease must be readable, unless the user is root.
+func (s *Server) LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse, error) {
 	ids := s.lessor.IDs()
+	if err := s.checkLeasesReadable(ctx, ids...); err != nil {
+		return nil, err
+	}
 	out := make([]*pb.LeaseStatus, len(ids))
 	for i, id := range ids {
 		out[i] = &pb.LeaseStatus{ID: id}
@@ -124,6 +135,12 @@ func (s *Server) applyLeaseRevoke(idx mvcc.Index, kv *mvcc.Store, r *pb.LeaseRev
 // LeaseRenew renews a lease on the leader, forwarding it there from a
 // follower, and returns its TTL (lease.ErrNotFound for an unknown lease).
 func (s *Server) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	// Checked here, on the member the client talks to: the keep-alive may
+	// be forwarded to the leader, which sees no token. Every member knows
+	// the lease's keys (attachments are applied everywhere).
+	if err := s.checkLeaseRenew(ctx, id); err != nil {
+		return -1, err
+	}
 	var ttl int64
 	err := s.onLeader(ctx, func(ctx context.Context) (err error) {
 		ttl, err = s.renewAsLeader(ctx, id)
@@ -137,6 +154,14 @@ func (s *Server) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 
 // LeaseTimeToLive answers from the leader, forwarding from a follower.
 func (s *Server) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if err := s.RequireAuth(ctx); err != nil {
+		return nil, err
+	}
+	if r.Keys {
+		if err := s.checkLeasesReadable(ctx, r.ID); err != nil {
+			return nil, err
+		}
+	}
 	var resp *pb.LeaseTimeToLiveResponse
 	err := s.onLeader(ctx, func(ctx context.Context) (err error) {
 		resp, err = s.timeToLiveAsLeader(ctx, r)

@@ -69,7 +69,9 @@ func (s *Server) confirmLeadership() bool {
 }
 
 func (s *Server) revokeExpired(id int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
+	// The member revokes with root's rights (etcd's WithRoot), whoever
+	// attached the keys.
+	ctx, cancel := context.WithTimeout(AsInternal(context.Background()), s.requestTimeout())
 	defer cancel()
 	_, err := s.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id})
 	switch {

@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"etcdctl-wizard/node/auth"
 	"etcdctl-wizard/node/backend"
 	"etcdctl-wizard/node/config"
 	"etcdctl-wizard/node/lease"
@@ -73,6 +74,8 @@ type Server struct {
 	kv      *mvcc.Store
 	// lessor outlives backend swaps: it is rebuilt from each new backend.
 	lessor *lease.Lessor
+	// auth too; its simple tokens are this member's, kept in memory.
+	auth *auth.Store
 	// leaseClient forwards keep-alives to the leader's peer port over
 	// reused connections (one request per keep-alive).
 	leaseClient *http.Client
@@ -144,6 +147,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	}
 	s.snapshotter = snap.New(cfg.SnapPath())
 	s.newLessor()
+	s.newAuthStore()
 	s.leaseClient = &http.Client{Transport: &http.Transport{TLSClientConfig: opt.PeerTLS, MaxIdleConnsPerHost: 64}}
 
 	var err error
@@ -195,6 +199,10 @@ func (s *Server) openBackend() error {
 	if err := s.recoverLeases(b, kv); err != nil {
 		b.Close()
 		return err
+	}
+	if err := s.auth.Load(b); err != nil {
+		b.Close()
+		return fmt.Errorf("rebuilding the auth store: %w", err)
 	}
 	s.backend, s.kv = b, kv
 	s.emitReset(kv.Rev())

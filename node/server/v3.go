@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"etcdctl-wizard/node/auth"
 	"etcdctl-wizard/node/config"
 	"etcdctl-wizard/node/mvcc"
 	"etcdctl-wizard/node/peer"
@@ -54,11 +55,22 @@ func (s *Server) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResp
 			return nil, toGRPC(err)
 		}
 	}
+	ai, err := s.infoOrEmpty(ctx)
+	if err == nil {
+		err = s.auth.IsRangePermitted(ai, req.GetKey(), req.GetRangeEnd())
+	}
+	if err != nil {
+		return nil, auth.ToGRPCError(err)
+	}
 	s.kvMu.RLock()
 	resp, err := s.kv.Range(req)
 	s.kvMu.RUnlock()
 	if err != nil {
 		return nil, mvcc.ToGRPCError(err)
+	}
+	// A permission change during the read: refused, as etcd's doSerialize.
+	if ai.Revision != 0 && ai.Revision != s.auth.Revision() {
+		return nil, rpctypes.ErrGRPCAuthOldRevision
 	}
 	resp.Header = s.Header(resp.Header)
 	return resp, nil
@@ -161,6 +173,17 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.
 	}
 	id := s.reqIDs.id()
 	r.Header = &pb.RequestHeader{ID: id}
+	// Who asks goes with the request, so that each member checks it at
+	// apply; Authenticate is checked by its password instead.
+	if r.Authenticate == nil {
+		ai, err := s.authInfo(ctx)
+		if err != nil {
+			return nil, auth.ToGRPCError(err)
+		}
+		if ai != nil {
+			r.Header.Username, r.Header.AuthRevision = ai.Username, ai.Revision
+		}
+	}
 	data, err := proto.Marshal(r)
 	if err != nil {
 		return nil, err
@@ -184,7 +207,7 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.
 	select {
 	case res := <-ch:
 		if res.err != nil {
-			return nil, mvcc.ToGRPCError(res.err)
+			return nil, auth.ToGRPCError(mvcc.ToGRPCError(res.err))
 		}
 		return res.resp, nil
 	case <-ctx.Done():
