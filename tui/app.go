@@ -43,6 +43,12 @@ type Options struct {
 	Resolver Resolver
 	// Now is the clock of elapsed times; nil is time.Now.
 	Now func() time.Time
+	// IssueMemberCertificates issues the certificates of the member a
+	// member add appends (the last of grown), for the plan saved at
+	// planPath, as 'etcdctl-wizard member add' does with self-signed TLS;
+	// it returns what it did. nil: the wizard cannot add members to a
+	// self-signed cluster (it says to use the command).
+	IssueMemberCertificates func(planPath string, grown *plan.Plan) (string, error)
 }
 
 type screenID int
@@ -56,9 +62,10 @@ const (
 	scrHostKeys
 	scrApply
 	scrDone
+	scrCluster
 )
 
-var screenNames = []string{"Start", "Hosts", "Bootstrap", "TLS", "Review", "Host keys", "Apply", "Done"}
+var screenNames = []string{"Start", "Hosts", "Bootstrap", "TLS", "Review", "Host keys", "Apply", "Done", "Cluster"}
 
 // screen is one step of the wizard.
 type screen interface {
@@ -86,6 +93,9 @@ type Model struct {
 	p        *plan.Plan
 	planPath string
 	sandbox  bool
+	// manage: the plan is a running cluster's, managed on the cluster
+	// screen (its host-key screen is a member add's).
+	manage bool
 
 	start    startScreen
 	hosts    hostsScreen
@@ -95,6 +105,7 @@ type Model struct {
 	hostkeys hostKeysScreen
 	apply    applyScreen
 	done     doneScreen
+	cluster  clusterScreen
 
 	// flash is a one-line message under the screen (what was saved, why a
 	// key did nothing); flashErr marks it as an error.
@@ -144,7 +155,7 @@ func (m *Model) Screen() string { return screenNames[m.cur] }
 // openPlan makes p the plan being edited and moves to the hosts screen (the
 // review screen for the sandbox, which is ready to apply).
 func (m *Model) openPlan(p *plan.Plan, path string, sandbox bool) {
-	m.p, m.planPath, m.sandbox = p, path, sandbox
+	m.p, m.planPath, m.sandbox, m.manage = p, path, sandbox, false
 	m.hosts = newHostsScreen(m)
 	m.boot = newBootScreen(m)
 	m.tls = newTLSScreen(m)
@@ -204,6 +215,8 @@ func (m *Model) screen() screen {
 		return &m.apply
 	case scrDone:
 		return &m.done
+	case scrCluster:
+		return &m.cluster
 	default:
 		return &m.start
 	}
@@ -232,17 +245,29 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, tea.Batch(cmds...)
 		}
 		sc := m.screen()
-		if key.Matches(msg, m.keys.ForceQuit) && !(m.cur == scrApply && m.apply.running()) {
+		// A running apply or member change is not left by a key: the
+		// screens explain why (the apply asks to cancel).
+		busy := (m.cur == scrApply && m.apply.running()) || m.cluster.running()
+		if key.Matches(msg, m.keys.ForceQuit) && !busy {
 			return m, tea.Quit
 		}
-		if !sc.editing() && key.Matches(msg, m.keys.Quit) && !(m.cur == scrApply && m.apply.running()) {
+		// q on the cluster screen goes back to the start.
+		if !sc.editing() && key.Matches(msg, m.keys.Quit) && !busy && m.cur != scrCluster {
 			return m, tea.Quit
 		}
 		m.flash = ""
 		return m, sc.update(m, msg)
 	case logTailMsg:
-		m.apply.onLog(m, msg)
+		if m.cur == scrCluster {
+			m.cluster.onLog(m, msg)
+		} else {
+			m.apply.onLog(m, msg)
+		}
 		return m, nil
+	case memberListMsg:
+		return m, m.cluster.onList(msg)
+	case memberEventMsg:
+		return m, m.cluster.onEvent(m, msg)
 	case tokenMsg:
 		m.boot.tokenCreated(m, msg)
 		return m, nil
@@ -269,12 +294,20 @@ func (m *Model) View() string {
 	// Planning shows its five steps; provisioning shows the review and
 	// its own three, so that the line fits 80 columns.
 	var crumbs []string
-	first, last := scrStart, scrReview
-	if m.cur > scrReview {
-		first, last = scrReview, scrDone
+	var steps []screenID
+	switch {
+	case m.manage:
+		steps = []screenID{scrStart, scrCluster}
+		if m.cur == scrHostKeys {
+			steps = append(steps, scrHostKeys)
+		}
+	case m.cur > scrReview:
+		steps = []screenID{scrReview, scrHostKeys, scrApply, scrDone}
 		crumbs = append(crumbs, m.st.crumb.Render("…"))
+	default:
+		steps = []screenID{scrStart, scrHosts, scrBootstrap, scrTLS, scrReview}
 	}
-	for s := first; s <= last; s++ {
+	for _, s := range steps {
 		if s == m.cur {
 			crumbs = append(crumbs, m.st.crumbOn.Render("["+screenNames[s]+"]"))
 		} else {

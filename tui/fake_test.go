@@ -25,6 +25,8 @@ type fakeApplier struct {
 	// final is closed once the final event was taken: the status follows
 	// it, so that flows see the cluster panel change after the apply.
 	final chan struct{}
+
+	members fakeMembers
 }
 
 func (f *fakeApplier) HostKeys(ctx context.Context, p *plan.Plan) ([]HostKey, error) {
@@ -107,4 +109,72 @@ func (f *fakeApplier) LogTail(ctx context.Context, p *plan.Plan, planDir, member
 // NewDiscoveryURL makes the fake a tui.DiscoveryCreator.
 func (f *fakeApplier) NewDiscoveryURL(ctx context.Context, service string, size int) (string, error) {
 	return fmt.Sprintf("%s/v2/keys/_etcd/registry/tok%d", service, size), nil
+}
+
+// fakeMembers makes the fake a tui.MemberManager: Members sends lists and
+// then waits for ctx; a change records its call, calls save with
+// savePlan (when set) as the executor does once the cluster changed, and
+// sends changeEvents.
+type fakeMembers struct {
+	lists        []MemberList
+	changeEvents []Event
+	savePlan     *plan.Plan
+
+	mu       sync.Mutex
+	added    []plan.Member
+	accepted []HostKey
+	removed  []string
+	saveErr  error
+}
+
+func (f *fakeApplier) Members(ctx context.Context, p *plan.Plan, planDir string) <-chan MemberList {
+	ch := make(chan MemberList)
+	go func() {
+		defer close(ch)
+		for _, l := range f.members.lists {
+			select {
+			case ch <- l:
+			case <-ctx.Done():
+				return
+			}
+		}
+		<-ctx.Done()
+	}()
+	return ch
+}
+
+func (f *fakeApplier) AddMember(ctx context.Context, p *plan.Plan, planDir string, m plan.Member, accepted []HostKey, save func(*plan.Plan) error) <-chan Event {
+	f.members.mu.Lock()
+	f.members.added = append(f.members.added, m)
+	f.members.accepted = accepted
+	f.members.mu.Unlock()
+	return f.members.change(ctx, save)
+}
+
+func (f *fakeApplier) RemoveMember(ctx context.Context, p *plan.Plan, planDir, name string, save func(*plan.Plan) error) <-chan Event {
+	f.members.mu.Lock()
+	f.members.removed = append(f.members.removed, name)
+	f.members.mu.Unlock()
+	return f.members.change(ctx, save)
+}
+
+func (f *fakeMembers) change(ctx context.Context, save func(*plan.Plan) error) <-chan Event {
+	ch := make(chan Event)
+	go func() {
+		defer close(ch)
+		if f.savePlan != nil {
+			err := save(f.savePlan)
+			f.mu.Lock()
+			f.saveErr = err
+			f.mu.Unlock()
+		}
+		for _, ev := range f.changeEvents {
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
 }

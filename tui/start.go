@@ -17,16 +17,19 @@ const (
 	choiceSandbox = "sandbox"
 	choiceNew     = "new"
 	choiceOpen    = "open"
+	choiceManage  = "manage"
 )
 
-// startScreen picks how to begin. Attaching to a running cluster will be a
-// fourth choice; until it works it is not listed.
+// startScreen picks how to begin. Managing a running cluster is offered
+// when the applier can (MemberManager).
 type startScreen struct {
 	choices []option
 	cursor  int
-	// typing is true while the plan path is being entered.
-	typing bool
-	path   textinput.Model
+	// typing is true while the plan path is being entered, for the choice
+	// typingFor (open or manage: both take a plan file).
+	typing    bool
+	typingFor string
+	path      textinput.Model
 }
 
 func newStartScreen(m *Model) startScreen {
@@ -38,6 +41,10 @@ func newStartScreen(m *Model) startScreen {
 	s.choices = append(s.choices,
 		option{choiceNew, "New cluster", "enter the hosts, then choose the bootstrap mode and the TLS style"},
 		option{choiceOpen, "Open a plan file", "load a plan YAML (from 'plan import' or a previous session)"})
+	if m.members() != nil {
+		s.choices = append(s.choices, option{choiceManage, "Manage a running cluster",
+			"open the plan of an applied cluster: its members live beside the plan, add or remove members"})
+	}
 	return s
 }
 
@@ -76,6 +83,9 @@ func (s *startScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 			}
 			s.typing = false
 			s.path.Blur()
+			if s.typingFor == choiceManage {
+				return m.openCluster(p, path)
+			}
 			m.openPlan(p, path, false)
 			m.setFlash(false, "opened %s", path)
 		case tea.KeyEsc:
@@ -103,8 +113,10 @@ func (s *startScreen) update(m *Model, msg tea.KeyMsg) tea.Cmd {
 		case choiceNew:
 			name := "etcd-cluster-1"
 			m.openPlan(newPlan(name), filepath.Join(m.dir(), name+".yaml"), false)
-		case choiceOpen:
-			s.typing = true
+		case choiceOpen, choiceManage:
+			// One path input serves both: the path typed for one is kept
+			// for the other.
+			s.typing, s.typingFor = true, s.choices[s.cursor].value
 			s.path.CursorEnd()
 			s.path.Focus()
 		}
@@ -135,7 +147,7 @@ func (s *startScreen) view(m *Model) string {
 			mark, label = m.st.selected.Render("> "), m.st.selected.Render(c.label)
 		}
 		fmt.Fprintf(&b, "%s%s\n    %s\n", mark, label, m.st.faint.Render(c.desc))
-		if c.value == choiceOpen && (s.typing || s.path.Value() != "") {
+		if (s.typing && c.value == s.typingFor) || (!s.typing && c.value == choiceOpen && s.path.Value() != "") {
 			fmt.Fprintf(&b, "    plan file: [%s]\n", s.path.View())
 		}
 	}

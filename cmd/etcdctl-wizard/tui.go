@@ -114,6 +114,12 @@ func runWizard(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o
 		Applier: applier.New(applier.Config{StateDir: stateDir, KnownHosts: o.knownHosts, SSHConfig: o.sshConfig,
 			NodeBinary: hf.nodeBinaryFunc(), StepTimeout: defaultStepTimeout, HealthTimeout: defaultHealthTimeout}),
 		IssueCertificates: issueCertificates,
+		// The new member's certificates, issued as 'member add' issues them.
+		IssueMemberCertificates: func(planPath string, grown *plan.Plan) (string, error) {
+			var out strings.Builder
+			err := memberCertificates(nil, &out, planPath, grown)
+			return out.String(), err
+		},
 		Sandbox: func() (*plan.Plan, string, error) {
 			dir := filepath.Join(stateDir, sandboxName)
 			if err := os.MkdirAll(dir, 0o700); err != nil {

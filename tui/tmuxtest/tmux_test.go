@@ -346,3 +346,45 @@ func TestTerminalSelfSignedCertificates(t *testing.T) {
 		t.Fatalf("findings: %+v", fs)
 	}
 }
+
+// A sandbox brought up by the command line, managed from the start screen:
+// the cluster screen shows its members beside the plan, live, and removes
+// one after its name is typed; the plan file no longer lists it.
+func TestTerminalManageSandbox(t *testing.T) {
+	bin := binaries(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	base := nodetest.SandboxBasePort(t)
+	wizard := filepath.Join(bin, "etcdctl-wizard")
+	if out, err := exec.Command(wizard, "sandbox", "up", "--state-dir", state, "--base-port", fmt.Sprint(base)).CombinedOutput(); err != nil {
+		t.Fatalf("sandbox up: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(wizard, "sandbox", "down", "--state-dir", state).CombinedOutput(); err != nil {
+			t.Errorf("sandbox down: %v\n%s", err, out)
+		}
+	})
+	planFile := filepath.Join(state, "sandbox", "plan.yaml")
+	s := newSession(t, dir, wizard, "--state-dir", state, "--known-hosts", filepath.Join(dir, "known_hosts"))
+	s.waitFor(10*time.Second, "Manage a running cluster")
+	s.keys("Down", "Down", "Down", "Enter")
+	s.waitFor(5*time.Second, "plan file: [")
+	s.keys(planFile, "Enter")
+	s.waitFor(20*time.Second, "[Cluster]", "the plan matches the cluster", "member0", "member1", "member2", "leader")
+	s.waitUntil(20*time.Second, "3 healthy members", func(screen string) bool { return strings.Count(screen, " healthy") == 3 })
+	s.keys("Down", "Down", "d")
+	s.waitFor(5*time.Second, "Remove member2 from the running cluster?", "voting members 3 → 2")
+	s.keys("member2", "Enter")
+	s.waitFor(60*time.Second, "✓ member remove of member2 done", "plan file rewritten")
+	s.waitUntil(20*time.Second, "2 members listed", func(screen string) bool {
+		return strings.Count(screen, "in both") == 2 && !strings.Contains(screen, "member2     ")
+	})
+	s.keys("q")
+	s.waitFor(5*time.Second, "What do you want to do?")
+	s.keys("q")
+	s.waitFor(5*time.Second, "WIZARD EXITED 0")
+	p, err := plan.Load(planFile)
+	if err != nil || len(p.Spec.Members) != 2 || p.Spec.ClusterID == "" {
+		t.Fatalf("plan %v %+v", err, p)
+	}
+}
