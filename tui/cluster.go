@@ -88,7 +88,9 @@ func (m *Model) members() MemberManager {
 func (m *Model) openCluster(p *plan.Plan, path string) tea.Cmd {
 	m.p, m.planPath, m.sandbox, m.manage = p, path, false, true
 	m.cluster.stop()
-	m.cluster = clusterScreen{confirm: newInput("")}
+	// The numbering goes on: a late message of the previous follow or
+	// change must not pass for one of the new screen's.
+	m.cluster = clusterScreen{confirm: newInput(""), gen: m.cluster.gen, changeGen: m.cluster.changeGen}
 	m.cur = scrCluster
 	return m.cluster.refresh(m)
 }
