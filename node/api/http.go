@@ -93,7 +93,9 @@ func serveHealth(s *server.Server, w http.ResponseWriter, r *http.Request) {
 	if h.Health != "true" {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	json.NewEncoder(w).Encode(h)
+	// Without a trailing newline, byte for byte etcd's body.
+	b, _ := json.Marshal(h)
+	w.Write(b)
 }
 
 func readCheck(ctx context.Context, s *server.Server, serializable bool) error {
