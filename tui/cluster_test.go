@@ -109,8 +109,8 @@ func TestClusterScreenShowsMembers(t *testing.T) {
 	// Its log cannot be read either; a plan member's can.
 	press(m, "l")
 	mustContain(t, view(m), "select a member of the plan")
-	_, cmd := m.Update(keys("<up>")[0])
-	_, cmd = m.Update(keys("l")[0])
+	press(m, "<up>")
+	_, cmd := m.Update(keys("l")[0])
 	run(m, cmd)
 	mustContain(t, view(m), "Member log of infra2", "infra2 serving client requests")
 	// A later list replaces the first; a list of an older follow is dropped.

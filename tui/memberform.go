@@ -98,9 +98,6 @@ func (f *memberForm) fieldOf(path string) int {
 	return -1
 }
 
-// name is the new member's name as typed.
-func (f *memberForm) name() string { return f.fields[0].value }
-
 func (f *memberForm) view(m *Model) string {
 	var b strings.Builder
 	b.WriteString("New member (enter/e edits a field, ctrl+s adds it, esc cancels):\n")
