@@ -135,7 +135,46 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		}
 		t.Fatalf("start cluster: %v", err)
 	}
+	c.waitAllStarted()
 	return c
+}
+
+// waitAllStarted waits until every member's own view of the membership
+// lists every member as started (named). Health says each member published
+// itself, not that the others applied that yet; a member add sent to one
+// that has not is refused with "not enough started members" by the strict
+// reconfiguration check, in etcd as in etcd-node.
+func (c *Cluster) waitAllStarted() {
+	c.t.Helper()
+	deadline := time.Now().Add(opTimeout)
+	for _, m := range c.Members {
+		cl, err := proc.NewClient([]string{m.ClientURL})
+		if err != nil {
+			c.t.Fatalf("client of %s: %v", m.Name, err)
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			resp, err := cl.MemberList(ctx, clientv3.WithSerializable())
+			cancel()
+			started := 0
+			if err == nil {
+				for _, mm := range resp.Members {
+					if mm.Name != "" {
+						started++
+					}
+				}
+			}
+			if started == len(c.Members) {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				c.t.Fatalf("%s does not see every member started: %d of %d (%v)", m.Name, started, len(c.Members), err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cl.Close()
+	}
 }
 
 func logMember(t testing.TB, p *proc.Process) {
