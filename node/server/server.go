@@ -210,9 +210,12 @@ func (s *Server) openBackend() error {
 	return nil
 }
 
-// peerClient asks other members' peer ports (GET /members) before raft runs.
+// peerClient is for one-off requests to other members' peer ports (GET
+// /members before raft runs, a forwarded promote). Its connections are not
+// kept: a fresh transport per call would otherwise keep each one open,
+// with its goroutines, for as long as the peer does.
 func (s *Server) peerClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: s.opt.PeerTLS}}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: s.opt.PeerTLS, DisableKeepAlives: true}}
 }
 
 func (s *Server) walOptions() wal.Options {
