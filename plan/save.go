@@ -2,10 +2,12 @@ package plan
 
 import (
 	"bytes"
-	"etcdctl-wizard/node/fileutil"
 	"fmt"
+	"os"
 
 	"go.yaml.in/yaml/v3"
+
+	"etcdctl-wizard/node/fileutil"
 )
 
 // Marshal renders the plan as YAML, exactly as written (defaults are not
@@ -25,10 +27,17 @@ func Marshal(p *Plan) ([]byte, error) {
 
 // Save writes the plan to path atomically: a temporary file in the same
 // folder, synced, then renamed over path, so a crash never leaves half a plan.
+// When path holds a plan already, its comments are kept (keepComments); a
+// file whose comments cannot be carried over is rewritten without them.
 func Save(path string, p *Plan) error {
 	data, err := Marshal(p)
 	if err != nil {
 		return err
+	}
+	if old, err := os.ReadFile(path); err == nil {
+		if merged, err := keepComments(old, data); err == nil {
+			data = merged
+		}
 	}
 	return fileutil.WriteFileAtomic(path, data, 0o644)
 }
