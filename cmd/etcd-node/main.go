@@ -172,7 +172,7 @@ func run(prog string, args, environ []string, stdout, stderr io.Writer) int {
 	var closers []io.Closer
 	serveClients := func() {
 		for i, ln := range clientLns {
-			g := api.NewGRPCServer(srv, int(cfg.MaxRequestBytes))
+			g := api.NewGRPCServer(srv, api.Options{MaxRequestBytes: int(cfg.MaxRequestBytes), WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval})
 			lg.Info("ready to serve client requests")
 			if cfg.ListenClientURLs[i].Scheme == "https" {
 				closers = append(closers, api.ServeTLS(ln, tlsSet.clientServer, g, handler, httpErrorLog(lg)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -17,8 +18,17 @@ import (
 	"etcdctl-wizard/node/watch"
 )
 
+// Options are the client API's limits and periods from etcd's flags.
+type Options struct {
+	// MaxRequestBytes is --max-request-bytes.
+	MaxRequestBytes int
+	// WatchProgressNotifyInterval is --watch-progress-notify-interval.
+	WatchProgressNotifyInterval time.Duration
+}
+
 // NewGRPCServer registers the etcd v3 services of member s.
-func NewGRPCServer(s *server.Server, maxRequestBytes int, opts ...grpc.ServerOption) *grpc.Server {
+func NewGRPCServer(s *server.Server, o Options, opts ...grpc.ServerOption) *grpc.Server {
+	maxRequestBytes := o.MaxRequestBytes
 	opts = append(opts,
 		grpc.MaxRecvMsgSize(maxRequestBytes+512*1024),
 		grpc.MaxSendMsgSize(math.MaxInt32),
@@ -38,9 +48,10 @@ func NewGRPCServer(s *server.Server, maxRequestBytes int, opts ...grpc.ServerOpt
 			}
 			return nil
 		},
-		Leader:          s.Leader,
-		MaxRequestBytes: maxRequestBytes,
-		Permit:          s.WatchPermitted,
+		Leader:           s.Leader,
+		MaxRequestBytes:  maxRequestBytes,
+		ProgressInterval: o.WatchProgressNotifyInterval,
+		Permit:           s.WatchPermitted,
 	}))
 	pb.RegisterLeaseServer(g, lease.NewServer(s, lease.ServerOptions{
 		Header: func() *pb.ResponseHeader { return s.Header(nil) },

@@ -48,16 +48,19 @@ type Config struct {
 	DiscoveryToken     string
 	Discovery3         DiscoveryV3
 
-	HeartbeatMs         uint
-	ElectionMs          uint
-	SnapshotCount       uint64
-	SnapshotCatchUp     uint64
-	QuotaBackendBytes   int64
-	MaxRequestBytes     uint
-	MaxTxnOps           uint
-	MaxLearners         int
-	StrictReconfigCheck bool
-	PreVote             bool
+	HeartbeatMs     uint
+	ElectionMs      uint
+	SnapshotCount   uint64
+	SnapshotCatchUp uint64
+	// WatchProgressNotifyInterval is how often watchers that asked for
+	// progress notifications get one (etcd: 10 min).
+	WatchProgressNotifyInterval time.Duration
+	QuotaBackendBytes           int64
+	MaxRequestBytes             uint
+	MaxTxnOps                   uint
+	MaxLearners                 int
+	StrictReconfigCheck         bool
+	PreVote                     bool
 	// InitialElectionTickAdvance fast-forwards the election ticks of a
 	// member that bootstraps a new cluster, so the first election takes
 	// place within one election timeout instead of up to two.

@@ -167,6 +167,7 @@ func newFlagSet(prog string, c *Config, meta *metaFlags) *flag.FlagSet {
 	fs.UintVar(&c.MaxTxnOps, "max-txn-ops", 128, "Maximum number of operations permitted in a transaction.")
 	fs.StringVar(&c.AutoCompactionMode, "auto-compaction-mode", "periodic", "Interpret 'auto-compaction-retention' one of: periodic|revision.")
 	fs.StringVar(&c.AutoCompactionRetention, "auto-compaction-retention", "0", "Auto compaction retention length. 0 means disable auto compaction.")
+	fs.DurationVar(&c.WatchProgressNotifyInterval, "watch-progress-notify-interval", 10*time.Minute, "Duration of periodic watch progress notifications.")
 
 	// Clustering.
 	fs.Var(mustSet(urlsValue{&c.InitialAdvertisePeerURLs}, DefaultAdvertisePeerURLs), "initial-advertise-peer-urls", "List of this member's peer URLs to advertise to the rest of the cluster.")

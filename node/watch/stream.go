@@ -161,9 +161,13 @@ func (s *Stream) progressAllLocked() bool {
 	return true
 }
 
+// readyLocked reports whether w has had every event up to the hub's
+// revision: it is synced. A watcher waiting for a future start revision is
+// synced too; as in etcd it gets progress at the current revision (nothing
+// it asked for has happened yet) rather than none until its first event.
 func (s *Stream) readyLocked(w *watcher) bool {
 	_, synced := s.h.synced[w]
-	return synced && s.h.rev >= w.startRev
+	return synced
 }
 
 // notifyProgress queues the periodic progress_notify responses of the given
