@@ -209,8 +209,17 @@ func TestAuthClient(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("v2 put with auth enabled: %s", resp.Status)
 		}
-		if code, body := httpGet(t, urls[1]+"/v2/keys/discovery/tok/_config/size"); code != http.StatusOK || !strings.Contains(body, `"value":"3"`) {
-			t.Fatalf("v2 get: %d %s", code, body)
+		// Read on another member: a v2 GET is served locally (as etcd's
+		// without ?quorum=true), so it may lag the write by a moment.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			code, body := httpGet(t, urls[1]+"/v2/keys/discovery/tok/_config/size")
+			if code == http.StatusOK && strings.Contains(body, `"value":"3"`) {
+				break
+			}
+			if code != http.StatusNotFound || time.Now().After(deadline) {
+				t.Fatalf("v2 get: %d %s", code, body)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 

@@ -71,8 +71,13 @@ func TestWatchAcrossSnapshotInstall(t *testing.T) {
 	if compacted != 0 && compacted != mid.Header.Revision {
 		t.Fatalf("canceled at compaction %d, want %d", compacted, mid.Header.Revision)
 	}
-	if logs := c.Member(fi).Logs(); !strings.Contains(logs, "applied snapshot from leader") {
-		t.Fatal("the follower caught up without a snapshot: the test did not test it")
+	// The member logs the install after its watchers were reset, so the
+	// line may trail the cancel the watcher just got.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(c.Member(fi).Logs(), "applied snapshot from leader"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower caught up without a snapshot: the test did not test it")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("watcher from before the snapshot: %d events, compact revision %d", len(evs), compacted)
 	// A new watcher from the compaction revision on the follower gets everything since.

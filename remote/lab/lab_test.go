@@ -139,14 +139,28 @@ func assertGone(t *testing.T, l *Lab, pids []int) {
 			t.Errorf("%s still mounts lab folders", m)
 		}
 	}
-	for _, pid := range pids {
-		// A zombie waiting for init to reap it is dead enough: it holds no
-		// namespace and no mount.
+	// A zombie waiting for init to reap it is dead enough: it holds no
+	// namespace and no mount. A killed process can spend a moment in D
+	// (uninterruptible) state while it exits on a loaded machine, so each
+	// gets a few seconds to get there.
+	state := func(pid int) string {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err == nil {
-			if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] != "Z" {
-				t.Errorf("sshd %d still runs (state %s)", pid, f[0])
+		if err != nil {
+			return "gone"
+		}
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 {
+			return f[0]
+		}
+		return "?"
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for st := state(pid); st != "gone" && st != "Z"; st = state(pid) {
+			if time.Now().After(deadline) {
+				t.Errorf("sshd %d still runs (state %s) 5 s after the teardown", pid, st)
+				break
 			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
