@@ -83,11 +83,7 @@ func get(ctx context.Context, client *http.Client, base, path string, out any) (
 	if client == nil {
 		client = &http.Client{Timeout: defaultTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return 0, fmt.Errorf("invalid peer URL %q", base)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.JoinPath(path).String(), nil)
+	req, err := newRequest(ctx, http.MethodGet, base, nil, path)
 	if err != nil {
 		return 0, err
 	}
@@ -112,4 +108,27 @@ func get(ctx context.Context, client *http.Client, base, path string, out any) (
 		}
 	}
 	return cid, nil
+}
+
+// newRequest builds a request for the peer port at peerURL (an http or
+// https URL with a host), to the path made of elems.
+func newRequest(ctx context.Context, method, peerURL string, body io.Reader, elems ...string) (*http.Request, error) {
+	u, err := url.Parse(peerURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid peer URL %q", peerURL)
+	}
+	return http.NewRequestWithContext(ctx, method, u.JoinPath(elems...).String(), body)
+}
+
+// newForwardRequest is newRequest for a request one member forwards to
+// another (the leader): it carries the sender's identity, as raft traffic
+// does, so the receiver can refuse another cluster's member.
+func newForwardRequest(ctx context.Context, peerURL string, clusterID, from uint64, body io.Reader, elems ...string) (*http.Request, error) {
+	req, err := newRequest(ctx, http.MethodPost, peerURL, body, elems...)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(HeaderClusterID, idString(clusterID))
+	req.Header.Set(HeaderFrom, idString(from))
+	return req, nil
 }

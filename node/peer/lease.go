@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -125,21 +124,15 @@ func LeaseTimeToLive(ctx context.Context, client *http.Client, peerURL string, c
 }
 
 func postLease(ctx context.Context, client *http.Client, peerURL, path string, clusterID, from uint64, req, resp proto.Message) error {
-	u, err := url.Parse(peerURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid peer URL %q", peerURL)
-	}
 	body, err := proto.Marshal(req)
 	if err != nil {
 		return err
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u.JoinPath(path).String(), bytes.NewReader(body))
+	hr, err := newForwardRequest(ctx, peerURL, clusterID, from, bytes.NewReader(body), path)
 	if err != nil {
 		return err
 	}
 	hr.Header.Set("Content-Type", "application/protobuf")
-	hr.Header.Set(HeaderClusterID, idString(clusterID))
-	hr.Header.Set(HeaderFrom, idString(from))
 	hresp, err := client.Do(hr)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -66,16 +65,10 @@ func errorText(err error) string {
 // learner id. from and clusterID identify the asking member, as on every
 // peer request. A refusal is a *PromoteError.
 func PromoteMember(ctx context.Context, client *http.Client, peerURL string, clusterID, from, id uint64) error {
-	u, err := url.Parse(peerURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid peer URL %q", peerURL)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.JoinPath("members", "promote", idString(id)).String(), nil)
+	req, err := newForwardRequest(ctx, peerURL, clusterID, from, nil, "members", "promote", idString(id))
 	if err != nil {
 		return err
 	}
-	req.Header.Set(HeaderClusterID, idString(clusterID))
-	req.Header.Set(HeaderFrom, idString(from))
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
