@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -134,23 +133,9 @@ func TestLabMemberAddRemove(t *testing.T) {
 		// A busy peer port on the new host: the preflight stops the add
 		// before the cluster is changed.
 		h := e.lab.Host("infra3")
-		self, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin, err := os.Open(self)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = h.Run(ctx, "cat > /opt/holdport && chmod 755 /opt/holdport", bin)
-		bin.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.MustExec(t, `EXECUTOR_TEST_LISTEN=10.0.1.13:2380 setsid -f /opt/holdport </dev/null >/dev/null 2>&1`)
-		waitFor(t, func() bool { _, err := h.Exec(ctx, "test -s /run/busy.pid"); return err == nil })
+		release := holdPort(t, h, "10.0.1.13:2380")
 		_, err = AddMember(ctx, p, infra3, e.options(), mo)
-		h.MustExec(t, "kill $(cat /run/busy.pid); rm -f /run/busy.pid /opt/holdport")
+		release()
 		var pe *PreflightError
 		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "infra3: port 2380 is already in use (listening: 10.0.1.13:2380)") {
 			t.Fatalf("add with a busy port: %v", err)

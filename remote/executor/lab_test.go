@@ -298,25 +298,9 @@ func TestLabPreflightFailures(t *testing.T) {
 	})
 
 	t.Run("busy port", func(t *testing.T) {
-		h := e.lab.Host("infra1")
-		self, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The host's /tmp is its own: copy this test binary in.
-		bin, err := os.Open(self)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = h.Run(ctx, "cat > /opt/holdport && chmod 755 /opt/holdport", bin)
-		bin.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.MustExec(t, `EXECUTOR_TEST_LISTEN=10.0.1.11:2380 setsid -f /opt/holdport </dev/null >/dev/null 2>&1`)
-		waitFor(t, func() bool { _, err := h.Exec(ctx, "test -s /run/busy.pid"); return err == nil })
-		defer h.MustExec(t, "kill $(cat /run/busy.pid); rm -f /run/busy.pid")
-		_, err = Apply(ctx, p, e.options())
+		release := holdPort(t, e.lab.Host("infra1"), "10.0.1.11:2380")
+		defer release()
+		_, err := Apply(ctx, p, e.options())
 		var pe *PreflightError
 		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "infra1: port 2380 is already in use (listening: 10.0.1.11:2380)") {
 			t.Fatalf("apply with a busy port: %v", err)
@@ -358,6 +342,30 @@ func TestLabPreflightFailures(t *testing.T) {
 		}
 		e.hostsUntouched(t)
 	})
+}
+
+// holdPort makes addr busy on h: it copies this test binary in (the host's
+// /tmp is its own) and starts it as TestMain's port holder. release stops
+// it and removes the copy.
+func holdPort(t testing.TB, h *lab.Host, addr string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.Open(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Run(ctx, "cat > /opt/holdport && chmod 755 /opt/holdport", bin)
+	bin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.MustExec(t, "EXECUTOR_TEST_LISTEN="+addr+" setsid -f /opt/holdport </dev/null >/dev/null 2>&1")
+	waitFor(t, func() bool { _, err := h.Exec(ctx, "test -s /run/busy.pid"); return err == nil })
+	return func() { h.MustExec(t, "kill $(cat /run/busy.pid); rm -f /run/busy.pid /opt/holdport") }
 }
 
 func waitFor(t testing.TB, ok func() bool) {
