@@ -88,11 +88,7 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o 
 	if !o.yes && !pr.tty {
 		return errors.New("apply changes hosts and asks for confirmation, but stdin is not a terminal: pass --yes to apply without asking")
 	}
-	p, err := o.loadPlan(stdin)
-	if err != nil {
-		return err
-	}
-	opts, err := o.executorOptions(pr)
+	p, opts, err := o.planAndOptions(stdin, pr)
 	if err != nil {
 		return err
 	}

@@ -372,8 +372,8 @@ is any problem.`,
 }
 
 func runCertsCheck(stdin io.Reader, w io.Writer, o certsCheckOptions) error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output %q: use text or json", o.output)
+	if err := checkTextOrJSON(o.output); err != nil {
+		return err
 	}
 	if o.warnDays < 0 {
 		return fmt.Errorf("--warn-days %d: use 0 or more", o.warnDays)

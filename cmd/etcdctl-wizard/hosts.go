@@ -215,10 +215,24 @@ func (o *hostFlags) nodeBinaryFunc() func(arch string) (string, error) {
 	}
 }
 
-// loadValidPlan loads -f.
+// loadPlan loads -f.
 func (o *hostFlags) loadPlan(stdin io.Reader) (*plan.Plan, error) {
 	if o.file == "" {
 		return nil, errors.New("no plan: pass -f PLAN")
 	}
 	return loadPlan(stdin, o.file)
+}
+
+// planAndOptions loads -f and the executor options that reach its hosts:
+// what every command working on the plan's hosts starts with.
+func (o *hostFlags) planAndOptions(stdin io.Reader, pr *prompter) (*plan.Plan, executor.Options, error) {
+	p, err := o.loadPlan(stdin)
+	if err != nil {
+		return nil, executor.Options{}, err
+	}
+	opts, err := o.executorOptions(pr)
+	if err != nil {
+		return nil, executor.Options{}, err
+	}
+	return p, opts, nil
 }

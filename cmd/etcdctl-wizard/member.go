@@ -53,14 +53,10 @@ answers.`,
 }
 
 func runMemberList(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o memberListOptions) error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output %q: use text or json", o.output)
-	}
-	p, err := o.loadPlan(stdin)
-	if err != nil {
+	if err := checkTextOrJSON(o.output); err != nil {
 		return err
 	}
-	opts, err := o.executorOptions(newPrompter(stdin, stderr))
+	p, opts, err := o.planAndOptions(stdin, newPrompter(stdin, stderr))
 	if err != nil {
 		return err
 	}
@@ -160,11 +156,8 @@ func (o *memberChangeOptions) prepare(stdin io.Reader, stdout, stderr io.Writer,
 	if o.file == "-" {
 		return nil, opts, nil, fmt.Errorf("member %s rewrites the plan file: give its path with -f, not -", what)
 	}
-	p, err := o.loadPlan(stdin)
+	p, opts, err := o.planAndOptions(stdin, pr)
 	if err != nil {
-		return nil, opts, nil, err
-	}
-	if opts, err = o.executorOptions(pr); err != nil {
 		return nil, opts, nil, err
 	}
 	opts.Events, opts.StepTimeout, opts.HealthTimeout = sink, o.stepTimeout, o.healthTimeout

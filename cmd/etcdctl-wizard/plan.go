@@ -61,6 +61,15 @@ type memberIDsJSON struct {
 	ClusterID string `json:"clusterID"`
 }
 
+// checkTextOrJSON refuses an --output other than the two that commands
+// printing a report know.
+func checkTextOrJSON(output string) error {
+	if output != "text" && output != "json" {
+		return fmt.Errorf("--output %q: use text or json", output)
+	}
+	return nil
+}
+
 // loadPlan reads the plan named by -f; "-" is stdin.
 func loadPlan(stdin io.Reader, file string) (*plan.Plan, error) {
 	if file == "-" {
@@ -70,8 +79,8 @@ func loadPlan(stdin io.Reader, file string) (*plan.Plan, error) {
 }
 
 func runValidate(stdin io.Reader, w io.Writer, o validateOptions) error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output %q: use text or json", o.output)
+	if err := checkTextOrJSON(o.output); err != nil {
+		return err
 	}
 	p, err := loadPlan(stdin, o.file)
 	var findings []plan.Finding

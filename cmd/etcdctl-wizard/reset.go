@@ -46,11 +46,7 @@ func runReset(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o 
 	if !o.yes && !pr.tty {
 		return errors.New("reset deletes the cluster's data and asks you to type its name, but stdin is not a terminal: pass --yes")
 	}
-	p, err := o.loadPlan(stdin)
-	if err != nil {
-		return err
-	}
-	opts, err := o.executorOptions(pr)
+	p, opts, err := o.planAndOptions(stdin, pr)
 	if err != nil {
 		return err
 	}

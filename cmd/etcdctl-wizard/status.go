@@ -42,14 +42,10 @@ The exit status is 1 when the cluster is not healthy.`,
 }
 
 func runStatus(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o statusOptions) error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output %q: use text or json", o.output)
-	}
-	p, err := o.loadPlan(stdin)
-	if err != nil {
+	if err := checkTextOrJSON(o.output); err != nil {
 		return err
 	}
-	opts, err := o.executorOptions(newPrompter(stdin, stderr))
+	p, opts, err := o.planAndOptions(stdin, newPrompter(stdin, stderr))
 	if err != nil {
 		return err
 	}
