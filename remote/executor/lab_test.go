@@ -482,7 +482,7 @@ func TestLabAutoTLSAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	fctx, stop := context.WithCancel(ctx)
-	w := &syncBuffer{}
+	w := &lab.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- follow.Tail(fctx, hosts.Hosts[0].Transport, hosts.Hosts[0].Plan.Layout, 2, true, w) }()
 	waitFor(t, func() bool { return strings.Count(w.String(), "\n") >= 2 })
@@ -499,23 +499,6 @@ func TestLabAutoTLSAndStatus(t *testing.T) {
 		t.Fatalf("reset: %v", err)
 	}
 	e.hostsUntouched(t)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestLabUpstreamEtcd(t *testing.T) {

@@ -38,7 +38,7 @@ type Zone struct {
 type DNS struct {
 	lab  *Lab
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *SyncBuffer
 	once sync.Once
 	done chan struct{} // closed when dnsmasq has exited
 }
@@ -55,7 +55,7 @@ func (l *Lab) StartDNS(t testing.TB, z Zone) *DNS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &DNS{lab: l, log: &syncBuffer{}, done: make(chan struct{})}
+	d := &DNS{lab: l, log: &SyncBuffer{}, done: make(chan struct{})}
 	// A second server could not bind, while the first would still answer
 	// the readiness query: refuse instead of returning a dead server.
 	if _, busy := dnsRunning.LoadOrStore(l, d); busy {
@@ -185,20 +185,20 @@ func (l *Lab) Resolver() *net.Resolver {
 	}
 }
 
-// syncBuffer collects dnsmasq's output, written by exec's copying goroutine
-// while a test may read it.
-type syncBuffer struct {
+// SyncBuffer collects a program's output, written by another goroutine
+// (exec's copying one, a log follower) while a test may read it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
