@@ -118,6 +118,38 @@ func TestLabDNS(t *testing.T) {
 		})
 	}
 
+	// Records the members could not bootstrap from: apply's DNS preflight,
+	// asked from the first host through its nameserver (the lab's
+	// dnsmasq), refuses before any host is changed, naming each record.
+	t.Run("wrong-records", func(t *testing.T) {
+		l := c.lab
+		v := labDNSVariant{advertise: "ips", server: "etcd-server", client: "etcd-client"}
+		z := exampleZone(l, v.server, v.client)
+		delete(z.A, "infra2.example.com")
+		for i := range z.SRV {
+			if z.SRV[i].Target == "infra1.example.com" && z.SRV[i].Port == 2380 {
+				z.SRV[i].Port = 2390
+			}
+		}
+		l.StartDNS(t, z)
+		planFile := filepath.Join(t.TempDir(), "plan.yaml")
+		c.writeDNSPlan(t, planFile, v, true)
+		out, err := c.onHosts(planFile, "apply", "--yes", "--node-binary", c.node)
+		for _, want := range []string{"preflight failed, no host was changed",
+			"_etcd-server._tcp.example.com. names infra1.example.com. on port 2390, but the member listens for peers on 2380",
+			"missing: infra2.example.com does not resolve (no such name); publish `infra2.example.com. 300 IN A 10.0.1.12`",
+			"asked 10.0.1.1:53 from infra0"} {
+			if err == nil || !strings.Contains(out, want) {
+				t.Errorf("apply with wrong records: want %q in\n%v\n%s", want, err, out)
+			}
+		}
+		for _, h := range l.Hosts {
+			if out := h.MustExec(t, "ls -A /etc /var/lib /usr/local/bin | grep etcd || true"); strings.TrimSpace(out) != "" {
+				t.Errorf("%s changed by the refused apply: %s", h.Name, out)
+			}
+		}
+	})
+
 	// Certificates issued for a static twin of the plan lack the SRV domain
 	// that DNS SRV with TLS wants in every member certificate (etcd's
 	// security guide). apply must refuse them before touching any host,
