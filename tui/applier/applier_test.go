@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"etcdctl-wizard/certs"
 	"etcdctl-wizard/node/nodetest"
 	"etcdctl-wizard/plan"
 	"etcdctl-wizard/remote"
@@ -397,4 +398,49 @@ func TestEncryptedKeyAndRememberedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.Close()
+}
+
+// Certificates that the members would refuse (issued for another address)
+// stop the wizard's apply in its preflight, before any member is started:
+// the check belongs to the executor, since the wizard, unlike the CLI's
+// apply, does not issue certificates on its way.
+func TestApplyRefusesCertificatesThatDoNotFit(t *testing.T) {
+	p, a, dir := localPlan(t, "bad-certs")
+	p.Spec.TLS = plan.TLS{Mode: plan.TLSSelfSigned, Dir: "pki"}
+	pki := filepath.Join(dir, "pki")
+	ca, _, err := certs.LoadOrCreateCA(pki, certs.CAOptions{Name: p.Metadata.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := []net.IP{net.ParseIP("10.9.9.9")}
+	for _, m := range p.Spec.Members {
+		for _, r := range []struct {
+			kind certs.Kind
+			base string
+		}{{certs.KindPeer, m.Name + "-peer"}, {certs.KindServer, m.Name + "-client"}} {
+			is, err := certs.Issue(ca, certs.Request{Kind: r.kind, Name: m.Name, IPs: wrong})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := certs.WriteIssued(pki, r.base, is); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var final *tui.Event
+	for ev := range a.Apply(ctx, p, dir, nil) {
+		if ev.Final {
+			final = &ev
+		}
+		if ev.Host != "" && ev.Step == plan.StepStart {
+			t.Errorf("%s reached the start step", ev.Host)
+		}
+	}
+	var pe *executor.PreflightError
+	if final == nil || !errors.As(final.Err, &pe) || !strings.Contains(final.Err.Error(), "member0-peer.crt") ||
+		!strings.Contains(final.Err.Error(), "does not cover IP 127.0.0.1") {
+		t.Fatalf("final event %+v", final)
+	}
 }
