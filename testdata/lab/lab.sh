@@ -231,7 +231,9 @@ down_one() {
 		done
 	done
 	for ns in "${all[@]}"; do
-		ip netns del "$ns"
+		# Another teardown of the same lab (its owner's, racing a stale
+		# sweep) may have removed it meanwhile: gone is what we want.
+		ip netns del "$ns" 2>/dev/null || [ ! -e "/run/netns/$ns" ] || die "cannot remove namespace $ns"
 	done
 	if grep -qs -- "$dir/" /proc/[0-9]*/mountinfo; then
 		die "mounts of $dir are still held by: $(grep -ls -- "$dir/" /proc/[0-9]*/mountinfo | cut -d/ -f3 | tr '\n' ' ')"
